@@ -1,0 +1,278 @@
+# legal-eagle-xtuner: InternLM2-Chat-20B + QLoRA (4-bit NF4, double quantization)
+# on LAW-GPT (CrimeKgAssitant 52k + law-reference 92k).
+#
+# Reproduces the Legal-Eagle InternLM2-20B fine-tune, which started from XTuner's
+# internlm2_chat_20b_qlora_lawyer_e3 recipe; where our values differ from that
+# recipe a comment says so. Unlike XTuner's law_reference_map_fn, our map function
+# keeps the 92k set's law references (as context in the user turn). One mmengine
+# "iter" is one micro-batch; an optimizer step happens every `accumulative_counts`
+# iters.
+#
+#   xtuner train configs/internlm2_20b_qlora_lawgpt.py
+#   NPROC_PER_NODE=8 xtuner train configs/internlm2_20b_qlora_lawgpt.py --deepspeed deepspeed_zero2
+import torch
+from datasets import load_dataset
+from mmengine.dataset import DefaultSampler
+from mmengine.hooks import (
+    CheckpointHook,
+    DistSamplerSeedHook,
+    IterTimerHook,
+    LoggerHook,
+    ParamSchedulerHook,
+)
+from mmengine.optim import AmpOptimWrapper, CosineAnnealingLR, LinearLR
+from mmengine.visualization import LocalVisBackend, TensorboardVisBackend, Visualizer
+from peft import LoraConfig
+from torch.optim import AdamW
+from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
+
+from legal_eagle_xtuner import LEGAL_SYSTEM, SupervisedFinetune, legal_qa_map_fn_factory
+from legal_eagle_xtuner.data import legal_sft_dataset
+from xtuner.dataset import ConcatDataset
+from xtuner.dataset.collate_fns import default_collate_fn
+from xtuner.dataset.map_fns import template_map_fn_factory
+from xtuner.engine.hooks import (
+    DatasetInfoHook,
+    EvaluateChatHook,
+    VarlenAttnArgsToMessageHubHook,
+)
+from xtuner.engine.runner import TrainLoop
+from xtuner.utils import PROMPT_TEMPLATE
+
+#######################################################################
+#                          PART 1  Settings                           #
+#######################################################################
+# Model: a hub id, or a local / ModelScope download directory.
+pretrained_model_name_or_path = "internlm/internlm2-chat-20b"
+use_varlen_attn = False  # True needs flash-attn
+
+# Data: download LAW-GPT's two files (links in the LAW-GPT project, LiuHC0428/LAW-GPT)
+# into ./data (see README, "Get the data").
+crime_kg_assitant_path = "./data/CrimeKgAssitant清洗后_52k.json"
+law_reference_data_path = "./data/训练数据_带法律依据_92k.json"
+# Where the 92k set's law references go: "prompt" (as context in the user turn,
+# under 参考法条：) or "none" (dropped, as XTuner's own lawyer recipe does).
+reference_placement = "prompt"
+prompt_template = PROMPT_TEMPLATE.internlm2_chat
+max_length = 2048
+pack_to_max_length = True
+
+# Scheduler & Optimizer
+batch_size = 4  # per_device; XTuner's recipe: 1
+accumulative_counts = 16
+dataloader_num_workers = 0
+max_epochs = 2  # XTuner's recipe: 3
+optim_type = AdamW
+lr = 1e-4  # XTuner's recipe: 2e-4
+betas = (0.9, 0.999)
+weight_decay = 0
+max_norm = 1  # grad clip
+warmup_ratio = 0.03
+
+# Save
+save_steps = 1000  # XTuner's recipe: 500
+save_total_limit = 3  # checkpoints kept; XTuner's recipe: 2
+
+# Evaluate the generation performance during the training (every ~8M tokens)
+evaluation_freq = 1000  # XTuner's recipe: 500
+SYSTEM = LEGAL_SYSTEM
+evaluation_inputs = ["请问离婚需要准备什么材料？", "销售鳄鱼皮包违法吗？"]
+
+#######################################################################
+#                      PART 2  Model & Tokenizer                      #
+#######################################################################
+tokenizer = dict(
+    type=AutoTokenizer.from_pretrained,
+    pretrained_model_name_or_path=pretrained_model_name_or_path,
+    trust_remote_code=True,
+    padding_side="right",
+)
+
+model = dict(
+    type=SupervisedFinetune,
+    use_varlen_attn=use_varlen_attn,
+    use_activation_checkpointing=True,
+    llm=dict(
+        type=AutoModelForCausalLM.from_pretrained,
+        pretrained_model_name_or_path=pretrained_model_name_or_path,
+        trust_remote_code=True,
+        torch_dtype=torch.float16,
+        quantization_config=dict(
+            type=BitsAndBytesConfig,
+            load_in_4bit=True,
+            load_in_8bit=False,
+            llm_int8_threshold=6.0,
+            llm_int8_has_fp16_weight=False,
+            bnb_4bit_compute_dtype=torch.float16,
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_quant_type="nf4",
+        ),
+    ),
+    # XTuner's lawyer recipe defaults; target_modules=None makes XTuner target
+    # every linear layer.
+    lora=dict(
+        type=LoraConfig,
+        r=64,
+        lora_alpha=16,
+        lora_dropout=0.1,
+        bias="none",
+        task_type="CAUSAL_LM",
+    ),
+)
+
+#######################################################################
+#                      PART 3  Dataset & Dataloader                   #
+#######################################################################
+legal_map_fn = dict(type=legal_qa_map_fn_factory,
+                    reference_placement=reference_placement, system=SYSTEM)
+
+# The law-reference set comes first so that DatasetInfoHook's printed sample shows
+# the reference context.
+law_reference_data = dict(
+    type=legal_sft_dataset,
+    dataset=dict(
+        type=load_dataset, path="json", data_files=dict(train=law_reference_data_path)
+    ),
+    tokenizer=tokenizer,
+    max_length=max_length,
+    dataset_map_fn=legal_map_fn,
+    template_map_fn=dict(type=template_map_fn_factory, template=prompt_template),
+    remove_unused_columns=True,
+    shuffle_before_pack=True,
+    pack_to_max_length=pack_to_max_length,
+    use_varlen_attn=use_varlen_attn,
+)
+
+crime_kg_assitant = dict(
+    type=legal_sft_dataset,
+    dataset=dict(
+        type=load_dataset, path="json", data_files=dict(train=crime_kg_assitant_path)
+    ),
+    tokenizer=tokenizer,
+    max_length=max_length,
+    dataset_map_fn=legal_map_fn,
+    template_map_fn=dict(type=template_map_fn_factory, template=prompt_template),
+    remove_unused_columns=True,
+    shuffle_before_pack=True,
+    pack_to_max_length=pack_to_max_length,
+    use_varlen_attn=use_varlen_attn,
+)
+
+train_dataset = dict(
+    type=ConcatDataset, datasets=[law_reference_data, crime_kg_assitant]
+)
+
+train_dataloader = dict(
+    batch_size=batch_size,
+    num_workers=dataloader_num_workers,
+    dataset=train_dataset,
+    sampler=dict(type=DefaultSampler, shuffle=True),
+    collate_fn=dict(type=default_collate_fn, use_varlen_attn=use_varlen_attn),
+)
+
+#######################################################################
+#                    PART 4  Scheduler & Optimizer                    #
+#######################################################################
+# optimizer
+optim_wrapper = dict(
+    type=AmpOptimWrapper,
+    optimizer=dict(type=optim_type, lr=lr, betas=betas, weight_decay=weight_decay),
+    clip_grad=dict(max_norm=max_norm, error_if_nonfinite=False),
+    accumulative_counts=accumulative_counts,
+    loss_scale="dynamic",
+    dtype="float16",
+)
+
+# learning policy: linear warmup over 3% of training, then cosine to 0
+param_scheduler = [
+    dict(
+        type=LinearLR,
+        start_factor=1e-5,
+        by_epoch=True,
+        begin=0,
+        end=warmup_ratio * max_epochs,
+        convert_to_iter_based=True,
+    ),
+    dict(
+        type=CosineAnnealingLR,
+        eta_min=0.0,
+        by_epoch=True,
+        begin=warmup_ratio * max_epochs,
+        end=max_epochs,
+        convert_to_iter_based=True,
+    ),
+]
+
+# train, val, test setting
+train_cfg = dict(type=TrainLoop, max_epochs=max_epochs)
+
+#######################################################################
+#                           PART 5  Runtime                           #
+#######################################################################
+# Log the dialogue periodically during the training process
+custom_hooks = [
+    dict(type=DatasetInfoHook, tokenizer=tokenizer),
+    dict(
+        type=EvaluateChatHook,
+        tokenizer=tokenizer,
+        every_n_iters=evaluation_freq,
+        evaluation_inputs=evaluation_inputs,
+        system=SYSTEM,
+        prompt_template=prompt_template,
+    ),
+]
+
+if use_varlen_attn:
+    custom_hooks += [dict(type=VarlenAttnArgsToMessageHubHook)]
+
+# configure default hooks
+default_hooks = dict(
+    # record the time of every iteration.
+    timer=dict(type=IterTimerHook),
+    # print log every 10 iterations.
+    logger=dict(type=LoggerHook, log_metric_by_epoch=False, interval=10),
+    # enable the parameter scheduler.
+    param_scheduler=dict(type=ParamSchedulerHook),
+    # save checkpoint per `save_steps`.
+    checkpoint=dict(
+        type=CheckpointHook,
+        by_epoch=False,
+        interval=save_steps,
+        max_keep_ckpts=save_total_limit,
+    ),
+    # set sampler seed in distributed evrionment.
+    sampler_seed=dict(type=DistSamplerSeedHook),
+)
+
+# configure environment
+env_cfg = dict(
+    # whether to enable cudnn benchmark
+    cudnn_benchmark=False,
+    # set multi process parameters
+    mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0),
+    # set distributed parameters
+    dist_cfg=dict(backend="nccl"),
+)
+
+# Scalars (loss, lr, grad norm, ...) go to TensorBoard under
+# work_dir/<timestamp>/vis_data as well as to the text and JSON logs.
+# XTuner's configs set no visualizer.
+visualizer = dict(
+    type=Visualizer,
+    vis_backends=[dict(type=LocalVisBackend), dict(type=TensorboardVisBackend)],
+)
+
+# set log level
+log_level = "INFO"
+
+# load from which checkpoint
+load_from = None
+
+# whether to resume training from the loaded checkpoint
+resume = False
+
+# A fixed seed, so that two runs of a recipe are comparable (XTuner: random).
+randomness = dict(seed=42, deterministic=False)
+
+# set log processor
+log_processor = dict(by_epoch=False)
