@@ -1,0 +1,73 @@
+"""`legal-eagle demo` end to end, and the tiny model it is built on."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import REPO
+
+
+def test_tiny_model_is_cached_and_loads(tiny_model):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from legal_eagle_xtuner.tiny import build_tiny_internlm2
+
+    stamp = (tiny_model / "model.safetensors").stat().st_mtime_ns
+    assert build_tiny_internlm2(tiny_model.parent) == tiny_model
+    assert (tiny_model / "model.safetensors").stat().st_mtime_ns == stamp
+    assert not list(tiny_model.parent.glob(".building-*"))
+
+    config = json.loads((tiny_model / "config.json").read_text())
+    assert config["auto_map"]["AutoModelForCausalLM"] == \
+        "modeling_internlm2.InternLM2ForCausalLM"
+    tok = AutoTokenizer.from_pretrained(tiny_model, trust_remote_code=True)
+    # the chat templates' special tokens are single tokens
+    for special in ("<|im_start|>", "<|im_end|>", "<eoa>", "<eoh>"):
+        assert len(tok.encode(special, add_special_tokens=False)) == 1, special
+    text = "夫妻一方要求离婚的，可以向人民法院提起离婚诉讼。"
+    assert tok.decode(tok.encode(text, add_special_tokens=False)) == text
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, trust_remote_code=True)
+    assert type(model).__name__ == "InternLM2ForCausalLM"
+    assert model.config.vocab_size == len(tok)
+
+
+def test_demo_trains_converts_and_chats(tmp_path):
+    env = {**os.environ, "LEGAL_EAGLE_CACHE": str(tmp_path / "cache")}
+    work = tmp_path / "demo"
+    proc = subprocess.run(
+        [sys.executable, "-m", "legal_eagle_xtuner.cli", "demo", "--work-dir", str(work)],
+        capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=900,
+    )
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    lines = proc.stdout.strip().splitlines()
+    assert lines[-1] == f"adapter: {work / 'adapter'}"
+    for step in ("[1/4]", "[2/4]", "[3/4]", "[4/4]"):
+        assert any(line.startswith(step) for line in lines), step
+
+    # The loss, read back from mmengine's scalar log, goes down clearly.
+    scalars = next((work / "train").glob("*/vis_data/scalars.json"))
+    losses = [json.loads(row)["loss"] for row in scalars.read_text().splitlines()
+              if '"loss"' in row]
+    assert len(losses) == 60
+    first, last = sum(losses[:10]) / 10, sum(losses[-10:]) / 10
+    assert last < first - 1.0, (first, last)
+    # TensorBoard got the same scalars.
+    assert list((work / "train").glob("*/vis_data/events.out.tfevents.*"))
+
+    from peft import PeftConfig, PeftModel
+    from transformers import AutoModelForCausalLM
+
+    adapter = work / "adapter"
+    assert (adapter / "adapter_model.safetensors").is_file()
+    peft_cfg = PeftConfig.from_pretrained(str(adapter))
+    assert (peft_cfg.r, peft_cfg.lora_alpha) == (8, 16)
+    base_dir = Path(peft_cfg.base_model_name_or_path)
+    assert base_dir.parent == tmp_path / "cache"
+    base = AutoModelForCausalLM.from_pretrained(base_dir, trust_remote_code=True)
+    model = PeftModel.from_pretrained(base, str(adapter))
+    assert sum(p.numel() for n, p in model.named_parameters() if "lora_" in n) > 0
+
+    chat_log = (work / "chat.log").read_text()
+    assert "Log: Exit!" in chat_log
