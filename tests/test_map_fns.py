@@ -589,3 +589,17 @@ def test_map_dataset_with_factory_multiprocess():
         for source in ("disc_pair", "disc_triplet", "lawgpt_52k", "lawgpt_92k")
     ] * 2
     assert mapped["conversation"] == expected
+
+
+def test_factory_resolves_a_dotted_system_name():
+    # mmengine dumps an imported constant as its dotted name; a run restarted
+    # from the dumped config must train with the same prompt, not that name.
+    record = {"input": "问题", "output": "回答"}
+    dumped = legal_qa_map_fn_factory(system="legal_eagle_xtuner.LEGAL_SYSTEM")
+    assert dumped(record)["conversation"][0]["system"] == LEGAL_SYSTEM
+    # A literal prompt that merely contains dots is used as written.
+    literal = legal_qa_map_fn_factory(system="You are a.b lawyer.")
+    assert literal(record)["conversation"][0]["system"] == "You are a.b lawyer."
+    # A dotted name that resolves to nothing is also used as written.
+    unknown = legal_qa_map_fn_factory(system="no_such_module.PROMPT")
+    assert unknown(record)["conversation"][0]["system"] == "no_such_module.PROMPT"
