@@ -91,7 +91,7 @@ def _run(cmd: list[str], log: Path, *, stdin: str | None = None,
                     bar = tqdm(total=int(m.group(2)), desc=progress, unit="it")
                 bar.n = int(m.group(1))
                 if loss := _LOSS.search(line):
-                    bar.set_postfix(loss=loss.group(1))
+                    bar.set_postfix(loss=loss.group(1), refresh=False)
                 bar.refresh()
         proc.wait()
     if bar is not None:
