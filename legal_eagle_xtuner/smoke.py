@@ -120,12 +120,16 @@ def derive_smoke_config(src: str | os.PathLike, dst: str | os.PathLike,
         elif key == "max_length" and overrides.max_length is not None:
             container[key] = overrides.max_length
 
+    missing = [key for key in ("model", "optim_wrapper", "train_cfg") if key not in raw]
+    if missing or "llm" not in raw["model"]:
+        what = ", ".join(missing) if missing else "model.llm"
+        raise ValueError(f"{src}: not an XTuner fine-tuning config (no {what})")
     _walk(raw, swap)
-    _materialise_constants(raw)
     if unused:
         raise ValueError(
             f"{src}: data paths not found in the config: {sorted(unused)}"
         )
+    _materialise_constants(raw)
 
     llm = raw["model"]["llm"]
     llm.pop("quantization_config", None)

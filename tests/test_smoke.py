@@ -78,3 +78,12 @@ def test_short_run_keeps_the_schedule_shape(tmp_path):
         CONFIGS / "internlm2_20b_qlora_lawgpt.py", tmp_path / "b.py",
         SmokeOverrides(model_path="/m", max_iters=32))))
     assert [(s.begin, s.end) for s in cfg.param_scheduler] == [(0, 2), (2, 32)]
+
+
+def test_non_sft_config_is_reported_not_a_traceback(tmp_path, capsys):
+    other = tmp_path / "other.py"
+    other.write_text("model = dict(type='Foo')\noptim_wrapper = dict()\ntrain_cfg = dict()\n")
+    rc = main(["smoke-config", str(other), "-o", str(tmp_path / "s.py"), "--model", "/m"])
+    assert rc == 1
+    assert capsys.readouterr().err.strip() == (
+        f"legal-eagle smoke-config: {other}: not an XTuner fine-tuning config (no model.llm)")
