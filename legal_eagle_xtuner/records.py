@@ -28,7 +28,8 @@ incremental decoder before records are read, so a file is read twice.
 Message formats (each prefixed with ``FILE:LINE: ``):
 
 * JSONL, a bad line: ``invalid JSON: <json error> (column C)``
-* JSONL, last line without newline that is cut off: ``truncated last line: <json error>``
+* JSONL, last line without newline that is cut off:
+  ``truncated last line (the file ends inside a record): <json error> (column C)``
 * array, bad syntax: ``invalid JSON: <json error> (column C); the rest of the array is not read``
 * array, EOF before ``]``: ``truncated JSON array: missing closing ']'`` (at the last line)
 * array, EOF inside an item: ``truncated JSON array: item N (line L) is cut off and the closing ']' is missing``
@@ -47,6 +48,7 @@ from typing import Iterable, Iterator, Union
 
 __all__ = [
     "CHUNK_BYTES",
+    "detect_format",
     "FileFormatError",
     "Problem",
     "Record",
@@ -113,7 +115,7 @@ def _open(path):
         raise FileFormatError(path, 1, f"cannot read file: {e.strerror or e}") from None
 
 
-def _read_chunks(path) -> Iterator[bytes]:
+def _read_chunks(path, on_bytes=None) -> Iterator[bytes]:
     with _open(path) as f:
         while True:
             try:
@@ -122,6 +124,8 @@ def _read_chunks(path) -> Iterator[bytes]:
                 raise FileFormatError(path, 1, f"cannot read file: {e.strerror or e}") from None
             if not chunk:
                 return
+            if on_bytes is not None:
+                on_bytes(len(chunk))
             yield chunk
 
 
@@ -130,14 +134,14 @@ class _DecodeFailure(Exception):
         self.offset, self.line, self.nonascii = offset, line, nonascii
 
 
-def _decode_chunks(path, encoding: str) -> Iterator[str]:
+def _decode_chunks(path, encoding: str, on_bytes=None) -> Iterator[str]:
     """Decode ``path`` incrementally, yielding non-empty text chunks; raise
     _DecodeFailure(offset, line, non-ASCII characters before it) on a bad byte."""
     decoder = codecs.getincrementaldecoder(encoding)()
     consumed = 0  # bytes fed to the decoder before the current call
     newlines = 0  # newlines in those bytes
     nonascii = 0
-    for data in chain(_read_chunks(path), [None]):
+    for data in chain(_read_chunks(path, on_bytes), [None]):
         pending = decoder.getstate()[0]
         try:
             text = decoder.decode(data or b"", final=data is None)
@@ -186,14 +190,14 @@ def detect_encoding(path) -> str:
         return "utf-8-sig" if f.read(3) == _BOM else "utf-8"
 
 
-def _text_chunks(path, encoding: str) -> Iterator[str]:
+def _text_chunks(path, encoding: str, on_bytes=None) -> Iterator[str]:
     """Decoded text of ``path`` in chunks, without a leading BOM."""
     name = codecs.lookup(encoding).name
     if name == "utf-8-sig":
         name = "utf-8"  # the BOM is stripped below; keeps byte offsets simple
     first = True
     try:
-        for text in _decode_chunks(path, name):
+        for text in _decode_chunks(path, name, on_bytes):
             if first:
                 first = False
                 if text.startswith("\ufeff"):
@@ -210,15 +214,33 @@ def _text_chunks(path, encoding: str) -> Iterator[str]:
         ) from None
 
 
-def iter_records(path, *, encoding: str | None = None) -> Iterator[Union[Record, Problem]]:
-    """Yield a :class:`Record` or :class:`Problem` per item of the JSONL or
-    JSON-array file ``path``, in file order. ``encoding`` defaults to
-    :func:`detect_encoding`. Raises :class:`FileFormatError` (while iterating)
-    when the whole file cannot be read."""
+def detect_format(path, *, encoding: str | None = None) -> str:
+    """``"array"`` (first non-blank character ``[``), ``"jsonl"`` or
+    ``"empty"`` for ``path``; raises :class:`FileFormatError` like
+    :func:`iter_records`."""
     path = str(path)
     if encoding is None:
         encoding = detect_encoding(path)
-    chunks = _text_chunks(path, encoding)
+    for text in _text_chunks(path, encoding):
+        stripped = text.lstrip()
+        if stripped:
+            return "array" if stripped[0] == "[" else "jsonl"
+    return "empty"
+
+
+def iter_records(
+    path, *, encoding: str | None = None, on_bytes=None
+) -> Iterator[Union[Record, Problem]]:
+    """Yield a :class:`Record` or :class:`Problem` per item of the JSONL or
+    JSON-array file ``path``, in file order. ``encoding`` defaults to
+    :func:`detect_encoding`. Raises :class:`FileFormatError` (while iterating)
+    when the whole file cannot be read. ``on_bytes(n)``, if given, is called
+    for every chunk of ``n`` bytes read while yielding (not while detecting
+    the encoding), e.g. to drive a progress bar."""
+    path = str(path)
+    if encoding is None:
+        encoding = detect_encoding(path)
+    chunks = _text_chunks(path, encoding, on_bytes)
     head = []  # chunks up to the first non-whitespace character
     first = ""
     for text in chunks:
@@ -282,7 +304,12 @@ def _iter_jsonl(path: str, chunks: Iterable[str]) -> Iterator[Union[Record, Prob
             value = _DECODER.decode(text)
         except json.JSONDecodeError as e:
             if not terminated and _looks_cut_off(text, e):
-                yield Problem(path, lineno, f"truncated last line: {e.msg}")
+                yield Problem(
+                    path,
+                    lineno,
+                    "truncated last line (the file ends inside a record): "
+                    f"{e.msg} (column {e.colno})",
+                )
             else:
                 yield Problem(path, lineno, f"invalid JSON: {e.msg} (column {e.colno})")
             continue

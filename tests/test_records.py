@@ -107,10 +107,14 @@ def test_jsonl_truncated_last_line(tmp_path):
     path = write(tmp_path, "a.jsonl", '{"a": 1}\n{"b": "unfinish')
     assert read(path) == [
         (1, 1, {"a": 1}),
-        f"{path}:2: truncated last line: Unterminated string starting at",
+        f"{path}:2: truncated last line (the file ends inside a record): "
+        "Unterminated string starting at (column 7)",
     ]
     path = write(tmp_path, "b.jsonl", '{"a": 1}\n{"b": [1, 2')
-    assert read(path)[1] == f"{path}:2: truncated last line: Expecting ',' delimiter"
+    assert read(path)[1] == (
+        f"{path}:2: truncated last line (the file ends inside a record): "
+        "Expecting ',' delimiter (column 12)"
+    )
     # A complete last line without a newline is fine ...
     path = write(tmp_path, "c.jsonl", '{"a": 1}\n{"b": 2}')
     assert read(path) == [(1, 1, {"a": 1}), (2, 2, {"b": 2})]
