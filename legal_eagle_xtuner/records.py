@@ -22,7 +22,9 @@ it as GB18030 would garble it. A file that is neither raises
 ``FileFormatError("FILE:LINE: not UTF-8 or GB18030 text (first undecodable byte
 at offset N); convert it with e.g. iconv -f <encoding> -t UTF-8")``, where N is
 the 0-based byte offset of the first byte that is not UTF-8 and LINE its line.
-Detection (:func:`detect_encoding`) scans the file once in chunks with an
+A file starting with a UTF-16 byte-order mark (Excel's "Unicode text") gets
+``UTF-16 text (byte-order mark at offset 0); convert it with e.g. iconv -f
+UTF-16 -t UTF-8``. Detection (:func:`detect_encoding`) scans the file once in chunks with an
 incremental decoder before records are read, so a file is read twice.
 
 Message formats (each prefixed with ``FILE:LINE: ``):
@@ -164,6 +166,14 @@ def detect_encoding(path) -> str:
     """Return ``"utf-8"``, ``"utf-8-sig"`` (UTF-8 with BOM) or ``"gb18030"``
     (also GBK / GB2312) for ``path``, scanning it in chunks; raise
     :class:`FileFormatError` if it is neither (see the module docstring)."""
+    with _open(path) as f:
+        head = f.read(4)
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        # Excel's "Unicode text" export; a JSON reader would see only garbage.
+        raise FileFormatError(
+            path, 1, "UTF-16 text (byte-order mark at offset 0); "
+            "convert it with e.g. iconv -f UTF-16 -t UTF-8",
+        )
     try:
         for _ in _decode_chunks(path, "utf-8"):
             pass

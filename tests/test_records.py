@@ -282,3 +282,14 @@ def test_array_memory_is_bounded(tmp_path):
     assert n == count
     assert rec.line == count + 1
     assert peak < 8 * 1024 * 1024
+
+
+def test_utf16_export_names_the_encoding(tmp_path):
+    path = tmp_path / "excel.jsonl"
+    path.write_bytes('{"input": "问", "output": "答"}\n'.encode("utf-16"))
+    with pytest.raises(FileFormatError) as err:
+        list(iter_records(path))
+    assert str(err.value) == (
+        f"{path}:1: UTF-16 text (byte-order mark at offset 0); "
+        "convert it with e.g. iconv -f UTF-16 -t UTF-8"
+    )
