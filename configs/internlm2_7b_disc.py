@@ -47,6 +47,10 @@ use_varlen_attn = False  # True needs flash-attn
 # Hugging Face hub into ./data (see README, "Get the data").
 disc_pair_path = "./data/DISC-Law-SFT-Pair.jsonl"
 disc_triplet_path = "./data/DISC-Law-SFT-Triplet-released.jsonl"
+# Or the train.jsonl that `legal-eagle data` prepared from them (converted,
+# deduplicated, decontaminated, split; README, "Prepare your data"). When set,
+# it is trained on instead of the two raw files.
+prepared_train_path = None
 # Where the triplets' law references go: "prompt" (as context in the user turn,
 # under 参考法条：) or "none" (dropped, as XTuner's own lawyer recipe does).
 reference_placement = "prompt"
@@ -146,7 +150,23 @@ disc_pair = dict(
     use_varlen_attn=use_varlen_attn,
 )
 
-train_dataset = dict(type=ConcatDataset, datasets=[disc_triplet, disc_pair])
+if prepared_train_path:
+    # Already in XTuner's conversation format: no map function (references were
+    # placed by `legal-eagle data convert --reference-placement`).
+    train_dataset = dict(
+        type=legal_sft_dataset,
+        dataset=dict(type=load_dataset, path="json", data_files=dict(train=prepared_train_path)),
+        tokenizer=tokenizer,
+        max_length=max_length,
+        dataset_map_fn=None,
+        template_map_fn=dict(type=template_map_fn_factory, template=prompt_template),
+        remove_unused_columns=True,
+        shuffle_before_pack=True,
+        pack_to_max_length=pack_to_max_length,
+        use_varlen_attn=use_varlen_attn,
+    )
+else:
+    train_dataset = dict(type=ConcatDataset, datasets=[disc_triplet, disc_pair])
 
 train_dataloader = dict(
     batch_size=batch_size,
