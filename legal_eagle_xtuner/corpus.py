@@ -33,6 +33,7 @@ __all__ = [
     "check_conversation",
     "disc_task",
     "iter_checked",
+    "json_type",
     "output_record",
     "question_text",
     "record_source",
@@ -204,7 +205,7 @@ def _check(record: Record, reference_placement: str, system: str | None) -> Chec
     value = record.value
     item = Checked(record.path, record.line, value)
     if not isinstance(value, Mapping):
-        item.error = f"record is not a JSON object (got {_json_type(value)})"
+        item.error = f"record is not a JSON object (got {json_type(value)})"
         return item
     try:
         item.source = record_source(value)
@@ -228,7 +229,8 @@ def _check(record: Record, reference_placement: str, system: str | None) -> Chec
     return item
 
 
-def _json_type(value) -> str:
+def json_type(value) -> str:
+    """JSON's name for the type of a parsed value (``array``, ``string`` …)."""
     if isinstance(value, list):
         return "array"
     if isinstance(value, str):
