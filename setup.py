@@ -20,6 +20,7 @@ INSTALL_REQUIRES = [
     "tokenizers>=0.21,<0.22",
     "safetensors",
     "tqdm",
+    "numpy",
     "tensorboard",
     "matplotlib",
     "cn2an==0.5.22",

@@ -152,7 +152,8 @@ def _data_decontaminate(args) -> int:
                                 report_lines)
 
     try:
-        index = load_benchmarks(args.against, n=args.ngram)
+        index = load_benchmarks(args.against, n=args.ngram,
+                                max_gram_items=args.max_gram_items or None)
         result = decontaminate(args.files, index, output=args.output, flagged=args.flagged,
                                progress=_progress(args))
     except DecontaminationError as exc:
@@ -265,9 +266,12 @@ def _add_data_parser(sub) -> None:
     p = cmds.add_parser(
         "decontaminate", help="flag training records that overlap benchmark questions",
         description="Flag training records whose question shares a 13-character run "
-        "(after dropping whitespace and punctuation) with a benchmark question, e.g. "
-        "LawBench's data/zero_shot/*.json. Reports per benchmark task how many "
-        "training records overlap; with -o writes the records that do not.")
+        "(after NFKC, case folding and dropping everything but letters and digits) "
+        "with a benchmark question, e.g. LawBench's data/zero_shot/*.json (its "
+        "`question` field; instructions and answers are not compared). Benchmark "
+        "questions of 8-12 characters must appear whole. Reports per benchmark task "
+        "how many training records overlap; -o writes the records that do not, "
+        "--flagged the ones that do with the item they match.")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--against", nargs="+", required=True, metavar="BENCH",
                    help="benchmark files (JSON arrays / JSONL with a question field)")
@@ -276,6 +280,9 @@ def _add_data_parser(sub) -> None:
                    help="write the flagged records with the benchmark items they match")
     p.add_argument("--ngram", type=int, default=13,
                    help="characters in a matching run (default: 13)")
+    p.add_argument("--max-gram-items", type=int, default=10, metavar="K",
+                   help="ignore runs found in more than K benchmark items: legal "
+                   "boilerplate, not item-specific text (default: 10; 0 keeps all)")
     common(p)
     p.set_defaults(func=_data_decontaminate)
 
