@@ -424,3 +424,44 @@ def test_converted_file_passes_xtuner_check_custom_dataset(tmp_path, tiny_model,
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "encoded input_ids" in proc.stdout
     assert "<|im_start|>system" in proc.stdout  # the template was applied
+
+
+def test_split_and_decontaminate_commands(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    samples = sorted(str(p) for p in SAMPLES.iterdir() if p.suffix in (".json", ".jsonl"))
+    assert run(capsys, "convert", *samples, "-o", "all.jsonl")[0] == 0
+    bench = tmp_path / "9-9.json"
+    first = read_jsonl(tmp_path / "all.jsonl")[0]["conversation"][0]["input"]
+    bench.write_text(j([{"instruction": "回答问题：", "question": "某人问：" + first,
+                         "answer": "略"}]), "utf-8")
+    code, out, _ = run(capsys, "decontaminate", "all.jsonl", "--against", str(bench),
+                       "-o", "clean.jsonl", "--flagged", "flagged.jsonl")
+    assert code == 0
+    assert out[-1] == "read 30, kept 29, flagged 1"
+    assert len(read_jsonl(tmp_path / "clean.jsonl")) == 29
+    assert read_jsonl(tmp_path / "flagged.jsonl")[0]["matches"][0]["task"] == "9-9"
+
+    code, out, _ = run(capsys, "split", "clean.jsonl", "-o", "splits", "--eval-ratio", "0.2")
+    assert code == 0
+    assert "read 29, train 23, eval 6" in out
+    train = read_jsonl(tmp_path / "splits" / "train.jsonl")
+    held = read_jsonl(tmp_path / "splits" / "eval.jsonl")
+    assert len(train) + len(held) == 29
+    assert not {json.dumps(r) for r in train} & {json.dumps(r) for r in held}
+
+    code, _, err = run(capsys, "split", "clean.jsonl", "-o", "s2", "--eval-size", "29")
+    assert code == 1
+    assert err == ["legal-eagle data split: --eval-size 29 leaves no training records: "
+                   "the file has 29 records"]
+    code, _, err = run(capsys, "decontaminate", "all.jsonl", "--against", "missing.json")
+    assert code == 1
+    assert err[0].startswith("legal-eagle data decontaminate: missing.json:1: cannot read file")
+
+
+def test_data_help_explains_each_command(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["data", "--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    for command in ("inspect", "validate", "convert", "split", "decontaminate"):
+        assert f"legal-eagle data {command}" in text
