@@ -25,9 +25,10 @@ Decisions:
   guessing the encoding would train on mojibake.
 * Fields a source does not use (e.g. LAW-GPT's ``instruction``) are left out
   of the output and counted, not an error.
-* Two records with the same ``id`` but different content are both kept and
-  reported as a warning (DISC ids are unique; a clash usually means two
-  versions of a file were concatenated).
+* Two records of one file with the same ``id`` but different content are both
+  kept and reported as a warning (DISC ids are unique within a file; a clash
+  usually means two versions of a file were concatenated). Ids are not
+  compared across files.
 """
 
 from __future__ import annotations
@@ -63,10 +64,13 @@ class ConvertError(Exception):
 
 
 class _IdTracker:
-    """Finds ids reused by records with different content."""
+    """Finds ids reused by records with different content in the same file
+    (ids are a file's own namespace: DISC's Pair and Triplet files number
+    their records independently)."""
 
     def __init__(self) -> None:
         self._seen: dict[str, tuple[bytes, str]] = {}
+        self._path: str | None = None
 
     def check(self, item: Checked) -> str | None:
         value = item.value
@@ -76,6 +80,9 @@ class _IdTracker:
         key = str(record_id).strip()
         if not key:
             return None
+        if item.path != self._path:
+            self._seen.clear()
+            self._path = item.path
         content = json.dumps(item.output["conversation"], ensure_ascii=False, sort_keys=True)
         digest = hashlib.blake2b(content.encode("utf-8", "surrogatepass"), digest_size=8).digest()
         seen = self._seen.get(key)

@@ -465,3 +465,38 @@ def test_data_help_explains_each_command(capsys):
     text = capsys.readouterr().out
     for command in ("inspect", "validate", "convert", "split", "decontaminate"):
         assert f"legal-eagle data {command}" in text
+
+
+def test_every_command_on_generated_files_of_the_four_sources(tmp_path, monkeypatch, capsys):
+    from legal_eagle_xtuner.synthetic import DISC_PAIR_TASKS, SOURCES, write_corpus
+
+    monkeypatch.chdir(tmp_path)
+    files, total = [], 0
+    for number, source in enumerate(SOURCES):
+        name = f"{source}.{'jsonl' if source.startswith('disc') else 'json'}"
+        count, _ = write_corpus(tmp_path / name, source, records=400, seed=number)
+        files.append(name)
+        total += count
+    code, out, _ = run(capsys, "inspect", *files)
+    assert code == 0
+    assert out.count("  records: 400 read, 400 valid, 0 invalid") == 4
+    for source in SOURCES:
+        assert f"  source: {source} 400" in out
+    code, out, _ = run(capsys, "validate", *files)
+    assert code == 0 and out[-1] == f"4 file(s): read {total}, valid {total}, invalid 0, warnings 0"
+    # the same files twice over (as a second copy) are all duplicates
+    for name in files:
+        (tmp_path / f"copy-{name}").write_bytes((tmp_path / name).read_bytes())
+    code, out, _ = run(capsys, "convert", *files, *(f"copy-{n}" for n in files),
+                       "-o", "all.jsonl", "--dedupe", "--skip-invalid")
+    assert code == 0
+    read, written, rejected, dups = (int(x.split()[-1]) for x in out[0].split(" (")[0].split(", "))
+    assert read == 2 * total and rejected == 0 and written + dups == read
+    assert dups >= total  # every copy, plus the rare generated duplicates
+    assert written == len(read_jsonl(tmp_path / "all.jsonl"))
+    code, out, _ = run(capsys, "split", "all.jsonl", "-o", "sp", "--eval-ratio", "0.1")
+    assert code == 0
+    strata = json.loads((tmp_path / "sp" / "split.json").read_text("utf-8"))["strata"]
+    assert {f"disc_pair/{task}" for task, _ in DISC_PAIR_TASKS} <= set(strata)
+    assert {"lawgpt_52k", "lawgpt_92k"} <= set(strata)
+    assert sum(s["records"] for s in strata.values()) == written
