@@ -63,13 +63,20 @@ class ConvertError(Exception):
     when it is about one item."""
 
 
+def _digest(text: str, size: int) -> int:
+    data = text.encode("utf-8", "surrogatepass")
+    return int.from_bytes(hashlib.blake2b(data, digest_size=size).digest(), "big")
+
+
 class _IdTracker:
     """Finds ids reused by records with different content in the same file
     (ids are a file's own namespace: DISC's Pair and Triplet files number
     their records independently)."""
 
     def __init__(self) -> None:
-        self._seen: dict[str, tuple[bytes, str]] = {}
+        # 64-bit digest of the id -> 32-bit content digest | line << 32, one
+        # int per id (~110 bytes a record); the clash is reported by line.
+        self._seen: dict[int, int] = {}
         self._path: str | None = None
 
     def check(self, item: Checked) -> str | None:
@@ -84,14 +91,16 @@ class _IdTracker:
             self._seen.clear()
             self._path = item.path
         content = json.dumps(item.output["conversation"], ensure_ascii=False, sort_keys=True)
-        digest = hashlib.blake2b(content.encode("utf-8", "surrogatepass"), digest_size=8).digest()
-        seen = self._seen.get(key)
+        digest = _digest(content, 4)
+        id_key = _digest(key, 8)
+        seen = self._seen.get(id_key)
         if seen is None:
-            self._seen[key] = (digest, item.where)
+            self._seen[id_key] = digest | (item.line << 32)
             return None
-        if seen[0] == digest:
+        if seen & 0xFFFFFFFF == digest:
             return None
-        return f"{item.where}: warning: id '{key}' is also used by {seen[1]} with different content"
+        return (f"{item.where}: warning: id '{key}' is also used by "
+                f"{item.path}:{seen >> 32} with different content")
 
 
 @dataclass
