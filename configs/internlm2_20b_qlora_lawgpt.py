@@ -60,6 +60,12 @@ reference_placement = "prompt"
 prompt_template = PROMPT_TEMPLATE.internlm2_chat
 max_length = 2048
 pack_to_max_length = True
+# Packing (ours; XTuner cuts a token stream every max_length tokens, splitting
+# samples): "best_fit" packs whole samples, best-fit decreasing; "xtuner" is
+# XTuner's packer. Samples longer than max_length are "truncate"d or "drop"ped,
+# and counted in the log.
+packer = "best_fit"
+overlong = "truncate"
 
 # Scheduler & Optimizer
 batch_size = 4  # per_device; XTuner's recipe: 1
@@ -144,6 +150,8 @@ law_reference_data = dict(
     remove_unused_columns=True,
     shuffle_before_pack=True,
     pack_to_max_length=pack_to_max_length,
+    packer=packer,
+    overlong=overlong,
     use_varlen_attn=use_varlen_attn,
 )
 
@@ -159,6 +167,8 @@ crime_kg_assitant = dict(
     remove_unused_columns=True,
     shuffle_before_pack=True,
     pack_to_max_length=pack_to_max_length,
+    packer=packer,
+    overlong=overlong,
     use_varlen_attn=use_varlen_attn,
 )
 
@@ -175,6 +185,8 @@ if prepared_train_path:
         remove_unused_columns=True,
         shuffle_before_pack=True,
         pack_to_max_length=pack_to_max_length,
+        packer=packer,
+        overlong=overlong,
         use_varlen_attn=use_varlen_attn,
     )
 else:

@@ -57,6 +57,12 @@ reference_placement = "prompt"
 prompt_template = PROMPT_TEMPLATE.internlm2_chat
 max_length = 2048  # seed: cutoff_len 2048
 pack_to_max_length = True
+# Packing (ours; XTuner cuts a token stream every max_length tokens, splitting
+# samples): "best_fit" packs whole samples, best-fit decreasing; "xtuner" is
+# XTuner's packer. Samples longer than max_length are "truncate"d or "drop"ped,
+# and counted in the log.
+packer = "best_fit"
+overlong = "truncate"
 
 # Scheduler & Optimizer
 batch_size = 4  # per_device; seed: per_device_train_batch_size 4
@@ -134,6 +140,8 @@ disc_triplet = dict(
     remove_unused_columns=True,
     shuffle_before_pack=True,
     pack_to_max_length=pack_to_max_length,
+    packer=packer,
+    overlong=overlong,
     use_varlen_attn=use_varlen_attn,
 )
 
@@ -147,6 +155,8 @@ disc_pair = dict(
     remove_unused_columns=True,
     shuffle_before_pack=True,
     pack_to_max_length=pack_to_max_length,
+    packer=packer,
+    overlong=overlong,
     use_varlen_attn=use_varlen_attn,
 )
 
@@ -163,6 +173,8 @@ if prepared_train_path:
         remove_unused_columns=True,
         shuffle_before_pack=True,
         pack_to_max_length=pack_to_max_length,
+        packer=packer,
+        overlong=overlong,
         use_varlen_attn=use_varlen_attn,
     )
 else:

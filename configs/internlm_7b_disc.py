@@ -57,6 +57,12 @@ reference_placement = "prompt"
 prompt_template = PROMPT_TEMPLATE.internlm_chat
 max_length = 2048  # seed: model_max_length 2048
 pack_to_max_length = True
+# Packing (ours; XTuner cuts a token stream every max_length tokens, splitting
+# samples): "best_fit" packs whole samples, best-fit decreasing; "xtuner" is
+# XTuner's packer. Samples longer than max_length are "truncate"d or "drop"ped,
+# and counted in the log.
+packer = "best_fit"
+overlong = "truncate"
 
 # Scheduler & Optimizer
 batch_size = 1  # per_device; seed: per_device_train_batch_size 1
@@ -135,6 +141,8 @@ disc_triplet = dict(
     remove_unused_columns=True,
     shuffle_before_pack=True,
     pack_to_max_length=pack_to_max_length,
+    packer=packer,
+    overlong=overlong,
     use_varlen_attn=use_varlen_attn,
 )
 
@@ -148,6 +156,8 @@ disc_pair = dict(
     remove_unused_columns=True,
     shuffle_before_pack=True,
     pack_to_max_length=pack_to_max_length,
+    packer=packer,
+    overlong=overlong,
     use_varlen_attn=use_varlen_attn,
 )
 
@@ -164,6 +174,8 @@ if prepared_train_path:
         remove_unused_columns=True,
         shuffle_before_pack=True,
         pack_to_max_length=pack_to_max_length,
+        packer=packer,
+        overlong=overlong,
         use_varlen_attn=use_varlen_attn,
     )
 else:

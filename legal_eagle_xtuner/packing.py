@@ -115,7 +115,7 @@ class PackStats:
     def summary(self) -> str:
         """One line for the training log."""
         return (
-            f"packed {self.packed} samples into {self.packs} packs of "
+            f"packed {self.packed} of {self.samples} samples into {self.packs} packs of "
             f"<= {self.max_length} tokens (utilisation {self.utilisation:.1%}); "
             f"{self.truncated} truncated, {self.dropped} dropped"
         )

@@ -66,6 +66,7 @@ def test_config_values(name):
     assert [d.dataset.data_files.train for d in datasets] == exp["data"]
     for d in datasets:
         assert d.max_length == 2048 and d.pack_to_max_length is True
+        assert d.packer == "best_fit" and d.overlong == "truncate"
         assert d.template_map_fn.template == cfg.prompt_template
         assert type_name(d.dataset_map_fn.type) == "legal_qa_map_fn_factory"
         assert d.dataset_map_fn.reference_placement == "prompt"

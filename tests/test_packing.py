@@ -314,7 +314,8 @@ def test_pack_stats_summary():
     stats = PackStats(samples=1003, packed=1000, truncated=3, dropped=3, packs=212, tokens=428000, max_length=2048)
     assert stats.utilisation == pytest.approx(428000 / (212 * 2048))
     assert stats.summary() == (
-        "packed 1000 samples into 212 packs of <= 2048 tokens (utilisation 98.6%); 3 truncated, 3 dropped"
+        "packed 1000 of 1003 samples into 212 packs of <= 2048 tokens (utilisation 98.6%); "
+        "3 truncated, 3 dropped"
     )
 
 
