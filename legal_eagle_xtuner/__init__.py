@@ -23,6 +23,7 @@ def __getattr__(name):
     if name == "SupervisedFinetune":
         from xtuner.model import SupervisedFinetune
 
+        compat.apply_model_shims()
         return SupervisedFinetune
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

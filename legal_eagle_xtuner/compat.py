@@ -36,6 +36,62 @@ def _patch_cpu_bf16_probe() -> bool:
     return True
 
 
+def _is_quantized(model) -> bool:
+    return bool(
+        getattr(model, "is_loaded_in_4bit", False)
+        or getattr(model, "is_loaded_in_8bit", False)
+        or getattr(model, "quantization_method", None)
+        or getattr(model, "hqq_quantized", False)
+    )
+
+
+def _patch_lora_fp32_upcast() -> bool:
+    """xtuner 0.2.0 + peft upcast a LoRA model's frozen fp16 weights to fp32.
+
+    Bug: ``SupervisedFinetune._prepare_for_lora`` calls peft's
+    ``prepare_model_for_kbit_training`` for every LoRA model, quantized or not.
+    For a model that is *not* quantized that function only freezes the
+    parameters and casts every fp16/bf16 one to fp32 (the cast exists for the
+    few non-quantized layers of a k-bit model). A 7B LoRA run therefore holds
+    29 GB of fp32 base weights instead of 15 GB of fp16, and autocast casts
+    them back to fp16 in every forward. The Legal-Eagle seeds (LLaMA-Factory,
+    HF Trainer + peft) keep the frozen base in fp16 with fp32 LoRA weights.
+    Affects: xtuner 0.2.0 (``xtuner/model/sft.py``) with peft 0.14 (and
+    earlier releases that cast the same way), non-quantized LoRA only.
+    Remove when xtuner calls ``prepare_model_for_kbit_training`` only for
+    quantized models.
+
+    The shim freezes the parameters of a non-quantized model exactly as peft
+    does, without the cast; quantized (QLoRA) models go through peft
+    unchanged. LoRA weights are still fp32: ``get_peft_model`` casts adapters
+    of fp16/bf16 models to fp32 (``autocast_adapter_dtype=True``).
+    """
+    import xtuner.model.sft as sft
+
+    original = sft.prepare_model_for_kbit_training
+    if getattr(original, "legal_eagle_shim", False):
+        return False
+
+    def prepare_model_for_kbit_training(model, use_gradient_checkpointing=True,
+                                        gradient_checkpointing_kwargs=None):
+        if _is_quantized(model):
+            return original(model, use_gradient_checkpointing, gradient_checkpointing_kwargs)
+        for param in model.parameters():
+            param.requires_grad = False
+        return model
+
+    prepare_model_for_kbit_training.legal_eagle_shim = True
+    sft.prepare_model_for_kbit_training = prepare_model_for_kbit_training
+    return True
+
+
 def apply() -> None:
-    """Apply every shim; idempotent."""
+    """Apply the shims that need no heavy import; idempotent."""
     _patch_cpu_bf16_probe()
+
+
+def apply_model_shims() -> None:
+    """Apply the shims of ``xtuner.model`` (imports it); idempotent. Called
+    when a config resolves ``legal_eagle_xtuner.SupervisedFinetune``."""
+    _patch_cpu_bf16_probe()
+    _patch_lora_fp32_upcast()

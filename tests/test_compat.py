@@ -24,9 +24,53 @@ def test_resolving_the_config_model_type_applies_the_shim():
         "model_type = cfg.model.type\n"
         "from xtuner.model import SupervisedFinetune\n"
         "assert model_type is SupervisedFinetune\n"
+        "import xtuner.model.sft as sft\n"
+        "assert sft.prepare_model_for_kbit_training.legal_eagle_shim\n"
         "print(torch.cpu.is_bf16_supported())\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=str(__import__("conftest").REPO))
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_lora_keeps_the_frozen_base_in_fp16(tiny_model):
+    # xtuner + peft would cast every frozen fp16 weight of a LoRA model to fp32.
+    from mmengine.config import ConfigDict
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM
+
+    import legal_eagle_xtuner
+
+    SupervisedFinetune = legal_eagle_xtuner.SupervisedFinetune
+    model = SupervisedFinetune(
+        llm=ConfigDict(type=AutoModelForCausalLM.from_pretrained,
+                       pretrained_model_name_or_path=str(tiny_model), trust_remote_code=True,
+                       torch_dtype=torch.float16),
+        lora=ConfigDict(type=LoraConfig, r=4, lora_alpha=8, lora_dropout=0.0, bias="none",
+                        task_type="CAUSAL_LM"),
+        use_activation_checkpointing=True,
+    )
+    params = dict(model.llm.named_parameters())
+    lora = {n: p for n, p in params.items() if "lora_" in n}
+    frozen = {n: p for n, p in params.items() if "lora_" not in n}
+    assert lora and frozen
+    assert all(p.requires_grad and p.dtype == torch.float32 for p in lora.values())
+    assert all(not p.requires_grad and p.dtype == torch.float16 for p in frozen.values())
+
+
+def test_quantized_models_still_go_through_peft():
+    import legal_eagle_xtuner
+    import xtuner.model.sft as sft
+
+    legal_eagle_xtuner.SupervisedFinetune  # applies the model shims
+    assert sft.prepare_model_for_kbit_training.legal_eagle_shim
+    plain = torch.nn.Linear(2, 2).half()
+    sft.prepare_model_for_kbit_training(plain, use_gradient_checkpointing=False)
+    assert plain.weight.dtype == torch.float16 and not plain.weight.requires_grad
+    # a k-bit model: peft's own function, which casts its non-quantized fp16
+    # parameters to fp32 (what QLoRA needs)
+    quantized = torch.nn.Linear(2, 2).half()
+    quantized.is_loaded_in_4bit = True
+    sft.prepare_model_for_kbit_training(quantized, use_gradient_checkpointing=False)
+    assert quantized.weight.dtype == torch.float32 and not quantized.weight.requires_grad
