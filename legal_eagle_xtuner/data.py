@@ -214,6 +214,11 @@ def legal_sft_dataset(
     packed together; larger windows pack tighter but group lengths) and
     ``seed`` (packing order). With ``pack_to_max_length=False`` or
     ``packer="xtuner"`` it is XTuner's ``process_hf_dataset``.
+
+    On the best-fit path ``shuffle_before_pack`` is implied (samples are
+    always shuffled, with ``seed``), unused columns are always removed, and
+    ``rename_maps`` / image tokens / ``input_ids_with_output=False`` are not
+    supported (XTuner's path has them).
     """
     if packer not in PACKERS:
         raise ValueError(f"packer must be one of {', '.join(map(repr, PACKERS))}, got {packer!r}")
@@ -228,6 +233,11 @@ def legal_sft_dataset(
             map_num_proc=map_num_proc, **kwargs,
         )
 
+    for name, default in (("rename_maps", []), ("with_image_token", False),
+                          ("input_ids_with_output", True), ("do_dataset_tokenization", True)):
+        if name in kwargs and kwargs[name] != default:
+            raise ValueError(f"packer='best_fit' does not support {name}={kwargs[name]!r}; "
+                             "use packer='xtuner'")
     ignored = {"remove_unused_columns", "shuffle_before_pack", "pack_to_max_length",
                "rename_maps", "input_ids_with_output", "with_image_token",
                "do_dataset_tokenization"}
