@@ -137,3 +137,37 @@ def test_rank_0_builds_and_shares(tiny_model, tmp_path):
     rank0, rank1 = (np.load(tmp_path / f"rank{r}.npy") for r in (0, 1))
     assert rank0[0] == 1 and rank1[0] == 0  # only rank 0 built
     assert np.array_equal(rank0[1:], rank1[1:]) and len(rank0) > 100
+
+
+BUILD_SCRIPT = """
+import sys
+from datasets import load_dataset
+from transformers import AutoTokenizer
+from xtuner.dataset.map_fns import template_map_fn_factory
+from xtuner.utils import PROMPT_TEMPLATE
+from legal_eagle_xtuner import legal_qa_map_fn_factory
+import legal_eagle_xtuner.data as data
+data._log = lambda message, level=None: print("LOG", message)
+packed = data.legal_sft_dataset(
+    dataset=dict(type=load_dataset, path="json", data_files=dict(train=[sys.argv[1]]),
+                 cache_dir=sys.argv[2]),
+    tokenizer=dict(type=AutoTokenizer.from_pretrained, pretrained_model_name_or_path=sys.argv[3],
+                   trust_remote_code=True),
+    max_length=512, dataset_map_fn=dict(type=legal_qa_map_fn_factory),
+    template_map_fn=dict(type=template_map_fn_factory, template=PROMPT_TEMPLATE.internlm2_chat),
+    map_num_proc=1)
+print("PACKS", len(packed))
+"""
+
+
+def test_a_second_run_in_a_new_process_starts_from_the_cache(tiny_model, tmp_path):
+    import subprocess
+
+    argv = [sys.executable, "-c", BUILD_SCRIPT, FILES[1], str(tmp_path / "cache"), str(tiny_model)]
+    first = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    second = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0 and second.returncode == 0, first.stderr[-2000:] + second.stderr[-2000:]
+    assert "LOG packed 8 of 8 samples into" in first.stdout
+    assert "LOG packed dataset loaded from cache" in second.stdout
+    assert "samples into" not in second.stdout  # not packed again
+    assert first.stdout.splitlines()[-1] == second.stdout.splitlines()[-1]
