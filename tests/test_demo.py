@@ -50,7 +50,12 @@ def test_demo_trains_converts_and_chats(tmp_path):
     scalars = next((work / "train").glob("*/vis_data/scalars.json"))
     losses = [json.loads(row)["loss"] for row in scalars.read_text().splitlines()
               if '"loss"' in row]
-    assert len(losses) == 60
+    # One loss per iteration: 6 epochs over the best-fit packs of the samples
+    # (whole samples need at least the 10 packs per epoch of a stream cutter).
+    summary = next(line for line in lines if " iterations; checkpoint iter_" in line)
+    iterations = int(summary.split(" over ")[1].split()[0])
+    assert summary.endswith(f"checkpoint iter_{iterations}.pth")
+    assert len(losses) == iterations and iterations % 6 == 0 and iterations >= 60
     first, last = sum(losses[:10]) / 10, sum(losses[-10:]) / 10
     assert last < first - 1.0, (first, last)
     # TensorBoard got the same scalars.
