@@ -502,37 +502,13 @@ def make_batches(packs: list, batch_size: int, n_batches: int) -> list:
 # -- model --------------------------------------------------------------------------
 
 def write_model_dir(out: Path, shape: dict) -> Path:
-    """config.json (auto_map to the copied xtuner modeling files), as tiny.py."""
-    import xtuner
+    """config.json (auto_map to the copied xtuner modeling files), as tiny.py.
+    Attention is "eager", as in the hub's InternLM2 configs; XTuner switches to
+    flash_attention_2 when flash-attn is installed."""
+    from legal_eagle_xtuner.tiny import write_internlm2_config
 
-    modeling = Path(xtuner.__file__).parent / "_lite" / "modelings" / "internlm2"
-    for name in ("configuration_internlm2.py", "modeling_internlm2.py"):
-        shutil.copy(modeling / name, out / name)
-    config = {
-        "architectures": ["InternLM2ForCausalLM"],
-        "auto_map": {
-            "AutoConfig": "configuration_internlm2.InternLM2Config",
-            "AutoModel": "modeling_internlm2.InternLM2ForCausalLM",
-            "AutoModelForCausalLM": "modeling_internlm2.InternLM2ForCausalLM",
-        },
-        "model_type": "internlm2",
-        "hidden_act": "silu",
-        **shape,
-        "bos_token_id": BOS,
-        "eos_token_id": EOS,
-        "pad_token_id": PAD,
-        "rms_norm_eps": 1e-5,
-        "rope_scaling": None,
-        "bias": False,
-        "tie_word_embeddings": False,
-        "torch_dtype": "float16",
-        # As the hub's InternLM2 configs; XTuner switches to flash_attention_2 when
-        # flash-attn is installed.
-        "attn_implementation": "eager",
-        "use_cache": False,
-        "initializer_range": 0.02,
-    }
-    (out / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+    write_internlm2_config(out, **shape, bos_token_id=BOS, eos_token_id=EOS, pad_token_id=PAD,
+                           torch_dtype="float16", use_cache=False, initializer_range=0.02)
     return out
 
 

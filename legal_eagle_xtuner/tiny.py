@@ -127,6 +127,37 @@ def build_tokenizer(texts: Iterable[str], vocab_size: int):
     )
 
 
+INTERNLM2_AUTO_MAP = {
+    "AutoConfig": "configuration_internlm2.InternLM2Config",
+    "AutoModel": "modeling_internlm2.InternLM2ForCausalLM",
+    "AutoModelForCausalLM": "modeling_internlm2.InternLM2ForCausalLM",
+}
+
+
+def write_internlm2_config(out: Path, **fields) -> dict:
+    """Make ``out`` loadable with ``trust_remote_code=True`` and no hub: copy
+    xtuner's InternLM2 modeling files there and write a ``config.json`` whose
+    ``auto_map`` points at them. ``fields`` (shape, token ids, dtype …) are
+    added to the settings every InternLM2 shares; returns the config."""
+    out = Path(out)
+    for name in ("configuration_internlm2.py", "modeling_internlm2.py"):
+        shutil.copy(_modeling_dir() / name, out / name)
+    config = {
+        "architectures": ["InternLM2ForCausalLM"],
+        "auto_map": dict(INTERNLM2_AUTO_MAP),
+        "model_type": "internlm2",
+        "hidden_act": "silu",
+        "rms_norm_eps": 1e-5,
+        "rope_scaling": None,
+        "bias": False,
+        "tie_word_embeddings": False,
+        "attn_implementation": "eager",
+        **fields,
+    }
+    (out / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+    return config
+
+
 def _write_model(out: Path, spec: TinyInternLM2Spec) -> None:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
@@ -134,37 +165,22 @@ def _write_model(out: Path, spec: TinyInternLM2Spec) -> None:
     tokenizer = build_tokenizer(_sample_texts(), spec.vocab_size)
     tokenizer.save_pretrained(out)
 
-    for name in ("configuration_internlm2.py", "modeling_internlm2.py"):
-        shutil.copy(_modeling_dir() / name, out / name)
-    config = {
-        "architectures": ["InternLM2ForCausalLM"],
-        "auto_map": {
-            "AutoConfig": "configuration_internlm2.InternLM2Config",
-            "AutoModel": "modeling_internlm2.InternLM2ForCausalLM",
-            "AutoModelForCausalLM": "modeling_internlm2.InternLM2ForCausalLM",
-        },
-        "model_type": "internlm2",
-        "hidden_act": "silu",
-        "hidden_size": spec.hidden_size,
-        "intermediate_size": spec.intermediate_size,
-        "num_hidden_layers": spec.num_hidden_layers,
-        "num_attention_heads": spec.num_attention_heads,
-        "num_key_value_heads": spec.num_key_value_heads,
-        "max_position_embeddings": spec.max_position_embeddings,
-        "vocab_size": len(tokenizer),
-        "bos_token_id": tokenizer.bos_token_id,
-        "eos_token_id": tokenizer.eos_token_id,
-        "pad_token_id": tokenizer.pad_token_id,
-        "rms_norm_eps": 1e-5,
-        "rope_theta": 1000000,
-        "rope_scaling": None,
-        "bias": False,
-        "tie_word_embeddings": False,
-        "torch_dtype": "float32",
-        "attn_implementation": "eager",
-        "use_cache": True,
-    }
-    (out / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+    config = write_internlm2_config(
+        out,
+        hidden_size=spec.hidden_size,
+        intermediate_size=spec.intermediate_size,
+        num_hidden_layers=spec.num_hidden_layers,
+        num_attention_heads=spec.num_attention_heads,
+        num_key_value_heads=spec.num_key_value_heads,
+        max_position_embeddings=spec.max_position_embeddings,
+        vocab_size=len(tokenizer),
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        rope_theta=1000000,
+        torch_dtype="float32",
+        use_cache=True,
+    )
 
     torch.manual_seed(spec.seed)
     hf_config = AutoConfig.from_pretrained(out, trust_remote_code=True)
