@@ -250,6 +250,7 @@ def iter_checked(
     reference_placement: str = "prompt",
     system: str | None = None,
     on_bytes=None,
+    encoding: str | None = None,
 ) -> Iterator[Checked]:
     """Yield a :class:`Checked` for every item of every file, in order.
 
@@ -258,9 +259,10 @@ def iter_checked(
     :class:`~legal_eagle_xtuner.records.FileFormatError` before any of its
     items is yielded (encoding) or where reading fails (I/O). ``on_bytes``
     (optional) is called with the number of bytes read, for progress bars.
+    ``encoding`` (optional) skips detection when the caller already knows it.
     """
     for path in paths:
-        for item in iter_records(path, on_bytes=on_bytes):
+        for item in iter_records(path, on_bytes=on_bytes, encoding=encoding):
             if isinstance(item, Problem):
                 yield Checked(item.path, item.line, error=item.message)
             else:

@@ -182,11 +182,8 @@ def build_best_fit(
     packed, stats = pack_dataset(
         data.select_columns(["input_ids", "labels"]), max_length,
         use_varlen_attn=use_varlen_attn, seed=seed, window=pack_window, overlong=overlong,
-        cache_file=cache_file + ".tmp" if cache_file else None,
+        cache_file=cache_file,  # written to a temp name and renamed by pack_dataset
     )
-    if cache_file:
-        os.replace(cache_file + ".tmp", cache_file)
-        packed = Dataset.from_file(cache_file)
     packed.length = _lengths(packed)
     _log(stats.summary())
     if stats.truncated or stats.dropped:

@@ -137,7 +137,7 @@ def inspect_file(
     tokens = array("I")
     try:
         with byte_progress([path], f"inspect {Path(path).name}", progress) as on_bytes:
-            for item in iter_checked([path], on_bytes=on_bytes):
+            for item in iter_checked([path], on_bytes=on_bytes, encoding=stats.encoding):
                 stats.read += 1
                 if not item.ok:
                     stats.invalid += 1
