@@ -36,7 +36,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -45,6 +44,7 @@ from typing import Callable, Iterable
 
 from .corpus import Checked, FileFormatError, byte_progress, iter_checked
 from .dedupe import Deduper
+from .files import AtomicJsonl, OutputError
 
 __all__ = [
     "ConvertError",
@@ -202,12 +202,6 @@ def default_side_path(output, kind: str) -> Path:
     return output.with_name(f"{stem}.{kind}.jsonl")
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _unique(paths: Iterable) -> list[str]:
     """The paths as strings; a file named twice is an error (its records would
     all be reported as duplicates of themselves)."""
@@ -218,34 +212,6 @@ def _unique(paths: Iterable) -> list[str]:
             raise ConvertError(f"{path}: given more than once (as {seen[key]!s} too)")
         seen[key] = path
     return list(seen.values())
-
-
-class _AtomicJsonl:
-    """A JSONL file written to a temporary name and renamed on commit."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self.tmp = tempfile.mkstemp(
-            prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
-        )
-        self.file = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
-
-    def write(self, obj) -> None:
-        self.file.write(json.dumps(obj, ensure_ascii=False))
-        self.file.write("\n")
-
-    def commit(self) -> None:
-        self.file.close()
-        os.chmod(self.tmp, 0o666 & ~_umask())  # mkstemp creates 0600
-        os.replace(self.tmp, self.path)
-
-    def discard(self) -> None:
-        self.file.close()
-        try:
-            os.unlink(self.tmp)
-        except FileNotFoundError:
-            pass
 
 
 def convert_files(
@@ -288,7 +254,7 @@ def convert_files(
         files = []
 
         def open_atomic(path):
-            handle = _AtomicJsonl(path)
+            handle = AtomicJsonl(path)
             files.append(handle)
             return handle
 
@@ -340,7 +306,7 @@ def convert_files(
                 result.written += 1
                 result.sources[item.source] += 1
                 result.extra_fields.update(item.extra_fields)
-        except FileFormatError as exc:
+        except (FileFormatError, OutputError) as exc:
             for handle in files:
                 handle.discard()
             raise ConvertError(f"{exc}\nnothing written") from None
@@ -348,8 +314,13 @@ def convert_files(
             for handle in files:
                 handle.discard()
             raise
-        for handle in files:
-            handle.commit()
+        try:
+            for handle in files:
+                handle.commit()
+        except OutputError as exc:
+            for handle in files:
+                handle.discard()
+            raise ConvertError(f"{exc}\nnothing written") from None
     if deduper is not None:
         result.exact_duplicates = deduper.exact
         result.normalised_duplicates = deduper.normalised

@@ -74,10 +74,7 @@ boilerplate) in about 56 MB and builds in about 1.5 s.
 from __future__ import annotations
 
 import functools
-import json
-import os
 import re
-import tempfile
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -87,6 +84,7 @@ from typing import Iterable
 import numpy as np
 
 from .corpus import byte_progress, json_type, question_text
+from .files import AtomicJsonl, OutputError
 from .records import FileFormatError, Problem, iter_records
 
 __all__ = [
@@ -594,47 +592,11 @@ class DecontaminationResult:
     counted in ``kept``)."""
 
 
-def _json_line(value) -> bytes:
-    text = json.dumps(value, ensure_ascii=False)
+def _writer(path: Path) -> AtomicJsonl:
     try:
-        return (text + "\n").encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate from a "\\udXXX" escape: keep it escaped
-        return (json.dumps(value) + "\n").encode("ascii")
-
-
-class _AtomicWriter:
-    """A temp file beside ``path``, renamed onto it by :meth:`commit`."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        if path.is_dir():
-            raise DecontaminationError(f"cannot write {path}: Is a directory")
-        try:
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        except OSError as exc:
-            raise DecontaminationError(f"cannot write {path}: {exc.strerror or exc}") from None
-        self.tmp = tmp
-        self.file = os.fdopen(fd, "wb")
-
-    def write(self, data: bytes) -> None:
-        self.file.write(data)
-
-    def commit(self) -> None:
-        try:
-            self.file.close()
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(self.tmp, 0o666 & ~umask)  # mkstemp's 0600 is for secrets, not data
-            os.replace(self.tmp, self.path)
-        except OSError as exc:
-            raise DecontaminationError(f"cannot write {self.path}: {exc.strerror or exc}") from None
-
-    def discard(self) -> None:
-        self.file.close()
-        try:
-            os.unlink(self.tmp)
-        except OSError:
-            pass
+        return AtomicJsonl(path, make_parents=False)
+    except OutputError as exc:
+        raise DecontaminationError(str(exc)) from None
 
 
 def decontaminate(
@@ -668,12 +630,12 @@ def decontaminate(
     records_flagged = np.zeros(task_count, dtype=np.int64)
     item_hit = np.zeros(len(index.item_task), dtype=bool)
     counts = {"read": 0, "kept": 0, "flagged": 0, "no_question": 0}
-    writers: list[_AtomicWriter] = []
+    writers: list[AtomicJsonl] = []
     try:
-        out_w = _AtomicWriter(output) if output is not None else None
+        out_w = _writer(output) if output is not None else None
         if out_w:
             writers.append(out_w)
-        flag_w = _AtomicWriter(flagged) if flagged is not None else None
+        flag_w = _writer(flagged) if flagged is not None else None
         if flag_w:
             writers.append(flag_w)
 
@@ -691,28 +653,26 @@ def decontaminate(
                 if not matches:
                     counts["kept"] += 1
                     if out_w:
-                        out_w.write(_json_line(value))
+                        out_w.write(value)
                     continue
                 counts["flagged"] += 1
                 for task_no, _, _ in matches:
                     records_flagged[task_no] += 1
                 if flag_w:
                     flag_w.write(
-                        _json_line(
-                            {
-                                "file": path,
-                                "line": line,
-                                "matches": [
-                                    {
-                                        "task": index.tasks[t],
-                                        "item": int(index.item_index[o]),
-                                        "text": text,
-                                    }
-                                    for t, o, text in matches
-                                ],
-                                "record": value,
-                            }
-                        )
+                        {
+                            "file": path,
+                            "line": line,
+                            "matches": [
+                                {
+                                    "task": index.tasks[t],
+                                    "item": int(index.item_index[o]),
+                                    "text": text,
+                                }
+                                for t, o, text in matches
+                            ],
+                            "record": value,
+                        }
                     )
             batch.clear()
             texts.clear()
@@ -741,9 +701,11 @@ def decontaminate(
             flush()
         for writer in writers:
             writer.commit()
-    except BaseException:
+    except BaseException as exc:
         for writer in writers:
             writer.discard()
+        if isinstance(exc, OutputError):
+            raise DecontaminationError(str(exc)) from None
         raise
     first_item = np.searchsorted(index.item_task, np.arange(task_count + 1))
     tasks = [

@@ -500,3 +500,28 @@ def test_every_command_on_generated_files_of_the_four_sources(tmp_path, monkeypa
     assert {f"disc_pair/{task}" for task, _ in DISC_PAIR_TASKS} <= set(strata)
     assert {"lawgpt_52k", "lawgpt_92k"} <= set(strata)
     assert sum(s["records"] for s in strata.values()) == written
+
+
+def test_unwritable_output_is_a_message_not_a_traceback(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.jsonl").write_text(BAD_LINES[0] + "\n", "utf-8")
+    (tmp_path / "adir").mkdir()
+    code, out, err = run(capsys, "convert", "a.jsonl", "-o", "adir")
+    assert code == 1 and out == []
+    assert err == ["legal-eagle data convert: cannot write adir: Is a directory",
+                   "nothing written"]
+    code, _, err = run(capsys, "convert", "a.jsonl", "-o", "a.jsonl/out.jsonl")
+    assert code == 1
+    assert err == ["legal-eagle data convert: cannot write a.jsonl/out.jsonl: File exists",
+                   "nothing written"]
+    assert sorted(os.listdir(tmp_path)) == ["a.jsonl", "adir"] and not os.listdir("adir")
+
+
+def test_lone_surrogate_is_written_escaped_not_a_crash(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.jsonl").write_text(
+        '{"input": "问题\\udc80？", "output": "回答。"}\n', "utf-8")
+    code, out, _ = run(capsys, "convert", "s.jsonl", "-o", "o.jsonl")
+    assert code == 0 and out[0] == "read 1, written 1, rejected 0, duplicates 0"
+    line = (tmp_path / "o.jsonl").read_text("utf-8")
+    assert "\\udc80" in line and json.loads(line)["conversation"][0]["input"] == "问题\udc80？"
