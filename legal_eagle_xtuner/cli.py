@@ -51,6 +51,26 @@ def _err(command: str, message) -> None:
     print(f"legal-eagle data {command}: {message}", file=sys.stderr)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or a positive integer, got {text!r}")
+    return value
+
+
 def _progress(args):
     # None: a bar only on a terminal; --no-progress: never.
     return False if args.no_progress else None
@@ -207,7 +227,7 @@ def _add_data_parser(sub) -> None:
     p.add_argument("--template", default="internlm2_chat",
                    help="XTuner prompt template used with --tokenizer (default: internlm2_chat; "
                    "internlm_chat for InternLM v1)")
-    p.add_argument("--max-length", type=int, default=2048,
+    p.add_argument("--max-length", type=_positive_int, default=2048,
                    help="count samples longer than this (default: 2048, the configs' value)")
     common(p)
     p.set_defaults(func=_data_inspect)
@@ -278,9 +298,9 @@ def _add_data_parser(sub) -> None:
     p.add_argument("-o", "--output", metavar="CLEAN.jsonl", help="write the clean records")
     p.add_argument("--flagged", metavar="PATH",
                    help="write the flagged records with the benchmark items they match")
-    p.add_argument("--ngram", type=int, default=13,
+    p.add_argument("--ngram", type=_positive_int, default=13,
                    help="characters in a matching run (default: 13)")
-    p.add_argument("--max-gram-items", type=int, default=10, metavar="K",
+    p.add_argument("--max-gram-items", type=_count, default=10, metavar="K",
                    help="ignore runs found in more than K benchmark items: legal "
                    "boilerplate, not item-specific text (default: 10; 0 keeps all)")
     common(p)

@@ -525,3 +525,18 @@ def test_lone_surrogate_is_written_escaped_not_a_crash(tmp_path, monkeypatch, ca
     assert code == 0 and out[0] == "read 1, written 1, rejected 0, duplicates 0"
     line = (tmp_path / "o.jsonl").read_text("utf-8")
     assert "\\udc80" in line and json.loads(line)["conversation"][0]["input"] == "问题\udc80？"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["decontaminate", "a.jsonl", "--against", "b.json", "--ngram", "0"],
+     "argument --ngram: must be a positive integer, got '0'"),
+    (["decontaminate", "a.jsonl", "--against", "b.json", "--max-gram-items", "-1"],
+     "argument --max-gram-items: must be 0 or a positive integer, got '-1'"),
+    (["inspect", "a.jsonl", "--max-length", "x"],
+     "argument --max-length: must be a positive integer, got 'x'"),
+])
+def test_bad_numbers_are_usage_errors(argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["data", *argv])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(message)
