@@ -28,12 +28,14 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 
 from legal_eagle_xtuner import LEGAL_SYSTEM, SupervisedFinetune, legal_qa_map_fn_factory
 from legal_eagle_xtuner.data import legal_sft_dataset
+from legal_eagle_xtuner.validation import ValLoss, ValLossLoop
 from xtuner.dataset import ConcatDataset
 from xtuner.dataset.collate_fns import default_collate_fn
 from xtuner.dataset.map_fns import template_map_fn_factory
 from xtuner.engine.hooks import (
     DatasetInfoHook,
     EvaluateChatHook,
+    ThroughputHook,
     VarlenAttnArgsToMessageHubHook,
 )
 from xtuner.engine.runner import TrainLoop
@@ -54,6 +56,9 @@ law_reference_data_path = "./data/训练数据_带法律依据_92k.json"
 # deduplicated, decontaminated, split; README, "Prepare your data"). When set,
 # it is trained on instead of the two raw files.
 prepared_train_path = None
+# ... and the eval.jsonl of the same split, validated on whole (nothing more
+# is held out of prepared_train_path then).
+prepared_eval_path = None
 # Where the 92k set's law references go: "prompt" (as context in the user turn,
 # under 参考法条：) or "none" (dropped, as XTuner's own lawyer recipe does).
 reference_placement = "prompt"
@@ -87,6 +92,16 @@ save_total_limit = 3  # checkpoints kept; XTuner's recipe: 2
 evaluation_freq = 1000  # XTuner's recipe: 500
 SYSTEM = LEGAL_SYSTEM
 evaluation_inputs = ["请问离婚需要准备什么材料？", "销售鳄鱼皮包违法吗？"]
+
+# Validation (ours; XTuner's configs have none). `val_size` records of each data
+# file are held out of training, stratified by source / DISC task and chosen by
+# question hash -- the records `legal-eagle data split --eval-size N --seed 42`
+# would pick -- and their mean loss per token is logged as val_loss every
+# `val_interval` iterations (with the sample answers above) and after the last.
+# Each validation is one forward pass over them (batch 1, unpacked).
+# val_size = 0 turns validation off.
+val_size = 300
+val_interval = evaluation_freq
 
 #######################################################################
 #                      PART 2  Model & Tokenizer                      #
@@ -146,6 +161,7 @@ law_reference_data = dict(
     tokenizer=tokenizer,
     max_length=max_length,
     dataset_map_fn=legal_map_fn,
+    holdout=val_size,
     template_map_fn=dict(type=template_map_fn_factory, template=prompt_template),
     remove_unused_columns=True,
     shuffle_before_pack=True,
@@ -163,6 +179,7 @@ crime_kg_assitant = dict(
     tokenizer=tokenizer,
     max_length=max_length,
     dataset_map_fn=legal_map_fn,
+    holdout=val_size,
     template_map_fn=dict(type=template_map_fn_factory, template=prompt_template),
     remove_unused_columns=True,
     shuffle_before_pack=True,
@@ -181,6 +198,7 @@ if prepared_train_path:
         tokenizer=tokenizer,
         max_length=max_length,
         dataset_map_fn=None,
+        holdout=None if prepared_eval_path else val_size,
         template_map_fn=dict(type=template_map_fn_factory, template=prompt_template),
         remove_unused_columns=True,
         shuffle_before_pack=True,
@@ -189,9 +207,21 @@ if prepared_train_path:
         overlong=overlong,
         use_varlen_attn=use_varlen_attn,
     )
+    # The held-out records (or prepared_eval_path), unpacked: padding, not
+    # packing, unless varlen attention keeps packed samples apart.
+    val_dataset = {**train_dataset, "holdout_part": "eval",
+                   "pack_to_max_length": use_varlen_attn}
+    if prepared_eval_path:
+        val_dataset["dataset"] = dict(
+            type=load_dataset, path="json", data_files=dict(train=prepared_eval_path))
 else:
-    train_dataset = dict(
-        type=ConcatDataset, datasets=[law_reference_data, crime_kg_assitant]
+    train_dataset = dict(type=ConcatDataset, datasets=[law_reference_data, crime_kg_assitant])
+    val_dataset = dict(
+        type=ConcatDataset,
+        datasets=[
+            {**law_reference_data, "holdout_part": "eval", "pack_to_max_length": use_varlen_attn},
+            {**crime_kg_assitant, "holdout_part": "eval", "pack_to_max_length": use_varlen_attn},
+        ],
     )
 
 train_dataloader = dict(
@@ -201,6 +231,20 @@ train_dataloader = dict(
     sampler=dict(type=DefaultSampler, shuffle=True),
     collate_fn=dict(type=default_collate_fn, use_varlen_attn=use_varlen_attn),
 )
+
+if val_size or prepared_eval_path:
+    val_dataloader = dict(
+        batch_size=1,
+        num_workers=dataloader_num_workers,
+        dataset=val_dataset,
+        sampler=dict(type=DefaultSampler, shuffle=False),
+        collate_fn=dict(type=default_collate_fn, use_varlen_attn=use_varlen_attn),
+    )
+    # Mean loss per target token over the whole split, gathered from all ranks.
+    val_evaluator = dict(type=ValLoss)
+    val_cfg = dict(type=ValLossLoop)
+else:
+    val_dataloader = val_evaluator = val_cfg = None
 
 #######################################################################
 #                    PART 4  Scheduler & Optimizer                    #
@@ -236,7 +280,7 @@ param_scheduler = [
 ]
 
 # train, val, test setting
-train_cfg = dict(type=TrainLoop, max_epochs=max_epochs)
+train_cfg = dict(type=TrainLoop, max_epochs=max_epochs, val_interval=val_interval)
 
 #######################################################################
 #                           PART 5  Runtime                           #
@@ -244,6 +288,8 @@ train_cfg = dict(type=TrainLoop, max_epochs=max_epochs)
 # Log the dialogue periodically during the training process
 custom_hooks = [
     dict(type=DatasetInfoHook, tokenizer=tokenizer),
+    # tokens/s and TFLOPs per GPU into the log and TensorBoard
+    dict(type=ThroughputHook),
     dict(
         type=EvaluateChatHook,
         tokenizer=tokenizer,

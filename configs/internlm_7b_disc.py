@@ -25,12 +25,14 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from legal_eagle_xtuner import LEGAL_SYSTEM, SupervisedFinetune, legal_qa_map_fn_factory
 from legal_eagle_xtuner.data import legal_sft_dataset
+from legal_eagle_xtuner.validation import ValLoss, ValLossLoop
 from xtuner.dataset import ConcatDataset
 from xtuner.dataset.collate_fns import default_collate_fn
 from xtuner.dataset.map_fns import template_map_fn_factory
 from xtuner.engine.hooks import (
     DatasetInfoHook,
     EvaluateChatHook,
+    ThroughputHook,
     VarlenAttnArgsToMessageHubHook,
 )
 from xtuner.engine.runner import TrainLoop
@@ -51,6 +53,9 @@ disc_triplet_path = "./data/DISC-Law-SFT-Triplet-released.jsonl"
 # deduplicated, decontaminated, split; README, "Prepare your data"). When set,
 # it is trained on instead of the two raw files.
 prepared_train_path = None
+# ... and the eval.jsonl of the same split, validated on whole (nothing more
+# is held out of prepared_train_path then).
+prepared_eval_path = None
 # Where the triplets' law references go: "prompt" (as context in the user turn,
 # under 参考法条：) or "none" (dropped, as XTuner's own lawyer recipe does).
 reference_placement = "prompt"
@@ -88,6 +93,16 @@ evaluation_inputs = [
     "公司拖欠工资三个月，我可以申请劳动仲裁吗？需要哪些证据？",
     "朋友借了我五万元一直不还，只有微信聊天记录，能起诉吗？",
 ]
+
+# Validation (ours; XTuner's configs have none). `val_size` records of each data
+# file are held out of training, stratified by source / DISC task and chosen by
+# question hash -- the records `legal-eagle data split --eval-size N --seed 42`
+# would pick -- and their mean loss per token is logged as val_loss every
+# `val_interval` iterations (with the sample answers above) and after the last.
+# Each validation is one forward pass over them (batch 1, unpacked).
+# val_size = 0 turns validation off.
+val_size = 300
+val_interval = evaluation_freq
 
 #######################################################################
 #                      PART 2  Model & Tokenizer                      #
@@ -137,6 +152,7 @@ disc_triplet = dict(
     tokenizer=tokenizer,
     max_length=max_length,
     dataset_map_fn=legal_map_fn,
+    holdout=val_size,
     template_map_fn=dict(type=template_map_fn_factory, template=prompt_template),
     remove_unused_columns=True,
     shuffle_before_pack=True,
@@ -152,6 +168,7 @@ disc_pair = dict(
     tokenizer=tokenizer,
     max_length=max_length,
     dataset_map_fn=legal_map_fn,
+    holdout=val_size,
     template_map_fn=dict(type=template_map_fn_factory, template=prompt_template),
     remove_unused_columns=True,
     shuffle_before_pack=True,
@@ -170,6 +187,7 @@ if prepared_train_path:
         tokenizer=tokenizer,
         max_length=max_length,
         dataset_map_fn=None,
+        holdout=None if prepared_eval_path else val_size,
         template_map_fn=dict(type=template_map_fn_factory, template=prompt_template),
         remove_unused_columns=True,
         shuffle_before_pack=True,
@@ -178,8 +196,22 @@ if prepared_train_path:
         overlong=overlong,
         use_varlen_attn=use_varlen_attn,
     )
+    # The held-out records (or prepared_eval_path), unpacked: padding, not
+    # packing, unless varlen attention keeps packed samples apart.
+    val_dataset = {**train_dataset, "holdout_part": "eval",
+                   "pack_to_max_length": use_varlen_attn}
+    if prepared_eval_path:
+        val_dataset["dataset"] = dict(
+            type=load_dataset, path="json", data_files=dict(train=prepared_eval_path))
 else:
     train_dataset = dict(type=ConcatDataset, datasets=[disc_triplet, disc_pair])
+    val_dataset = dict(
+        type=ConcatDataset,
+        datasets=[
+            {**disc_triplet, "holdout_part": "eval", "pack_to_max_length": use_varlen_attn},
+            {**disc_pair, "holdout_part": "eval", "pack_to_max_length": use_varlen_attn},
+        ],
+    )
 
 train_dataloader = dict(
     batch_size=batch_size,
@@ -188,6 +220,20 @@ train_dataloader = dict(
     sampler=dict(type=DefaultSampler, shuffle=True),
     collate_fn=dict(type=default_collate_fn, use_varlen_attn=use_varlen_attn),
 )
+
+if val_size or prepared_eval_path:
+    val_dataloader = dict(
+        batch_size=1,
+        num_workers=dataloader_num_workers,
+        dataset=val_dataset,
+        sampler=dict(type=DefaultSampler, shuffle=False),
+        collate_fn=dict(type=default_collate_fn, use_varlen_attn=use_varlen_attn),
+    )
+    # Mean loss per target token over the whole split, gathered from all ranks.
+    val_evaluator = dict(type=ValLoss)
+    val_cfg = dict(type=ValLossLoop)
+else:
+    val_dataloader = val_evaluator = val_cfg = None
 
 #######################################################################
 #                    PART 4  Scheduler & Optimizer                    #
@@ -225,7 +271,7 @@ param_scheduler = [
 ]
 
 # train, val, test setting
-train_cfg = dict(type=TrainLoop, max_epochs=max_epochs)
+train_cfg = dict(type=TrainLoop, max_epochs=max_epochs, val_interval=val_interval)
 
 #######################################################################
 #                           PART 5  Runtime                           #
@@ -233,6 +279,8 @@ train_cfg = dict(type=TrainLoop, max_epochs=max_epochs)
 # Log the dialogue periodically during the training process
 custom_hooks = [
     dict(type=DatasetInfoHook, tokenizer=tokenizer),
+    # tokens/s and TFLOPs per GPU into the log and TensorBoard
+    dict(type=ThroughputHook),
     dict(
         type=EvaluateChatHook,
         tokenizer=tokenizer,

@@ -38,7 +38,8 @@ def _smoke_config(args) -> int:
             args.config,
             args.output,
             SmokeOverrides(model_path=args.model, data_files=data,
-                           max_iters=args.max_iters, max_length=args.max_length),
+                           max_iters=args.max_iters, max_length=args.max_length,
+                           val_size=args.val_size),
         )
     except (FileNotFoundError, ValueError) as exc:
         print(f"legal-eagle smoke-config: {exc}", file=sys.stderr)
@@ -345,6 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="replace a data path of the config (repeatable)")
     smoke.add_argument("--max-iters", type=int, help="stop after N iterations")
     smoke.add_argument("--max-length", type=int, help="shorter packs")
+    smoke.add_argument("--val-size", type=_positive_int, default=2,
+                       help="records held out of each data file for validation "
+                       "(default: 2; the configs hold out hundreds)")
     smoke.set_defaults(func=_smoke_config)
 
     _add_data_parser(sub)

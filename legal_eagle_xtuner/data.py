@@ -21,6 +21,12 @@ and is what our configs use. Differences:
   function, tokenizer, template, settings); the packed table is written next to
   them, keyed by the tokenised data's fingerprint and the packing settings. A
   second run therefore starts without re-tokenising or re-packing.
+* Validation hold-out: ``holdout`` (records, or a ratio below 1) keeps that
+  many records out: ``holdout_part="train"`` builds the rest, ``"eval"`` the
+  held-out records, chosen by :func:`legal_eagle_xtuner.split.holdout_flags`
+  (stratified by source / DISC task, by question hash with ``holdout_seed``),
+  i.e. the records ``legal-eagle data split --eval-size N`` would put in
+  ``eval.jsonl``. The same question never lands on both sides.
 * Distributed: like XTuner, rank 0 builds and the dataset (memory-mapped, so
   only its file names travel) is broadcast to the other ranks.
 """
@@ -89,6 +95,48 @@ def _origin(dataset, split):
     if isinstance(dataset, DatasetDict):
         dataset = concatenate_datasets(list(dataset.values())) if split is None else dataset[split]
     return dataset
+
+
+def held_out_dataset(dataset, *, holdout, part: str = "train", split: str | None = "train",
+                     seed: int = 42):
+    """``dataset`` (a ``datasets`` dataset or its config) without its
+    validation hold-out (``part="train"``) or only that (``part="eval"``).
+
+    ``holdout`` is a number of records (int >= 1) or a ratio (0 < r < 1);
+    ``seed`` is the split seed. Used through ``legal_sft_dataset(holdout=...)``
+    so that only the rank that builds the data loads and hashes it.
+    """
+    import numpy as np
+
+    from .split import SplitError, holdout_flags
+
+    if part not in ("train", "eval"):
+        raise ValueError(f"part must be 'train' or 'eval', got {part!r}")
+    name = _describe(dataset)
+    data = _origin(dataset, split)
+    size, ratio = (holdout, None) if isinstance(holdout, int) else (None, holdout)
+    try:
+        flags = holdout_flags(iter(data), eval_size=size, eval_ratio=ratio, seed=seed,
+                              name=name)
+    except SplitError as exc:
+        raise ValueError(f"validation hold-out: {str(exc).replace('--eval-size', 'holdout')}"
+                         .replace("--eval-ratio", "holdout")) from None
+    held = int(flags.sum())
+    if part == "eval":
+        _log(f"validation hold-out: {held} of {len(data)} records of {name} "
+             f"(seed {seed}, stratified by source / task)")
+    return data.select(np.flatnonzero(flags if part == "eval" else ~flags))
+
+
+def _describe(dataset) -> str:
+    """The data files of a ``load_dataset`` config, for messages."""
+    files = dataset.get("data_files") if hasattr(dataset, "get") else None
+    if isinstance(files, dict):
+        files = [f for value in files.values()
+                 for f in ([value] if isinstance(value, str) else value)]
+    if isinstance(files, str):
+        files = [files]
+    return ", ".join(map(str, files)) if files else "the dataset"
 
 
 def _pack_cache_file(dataset, settings: dict) -> str | None:
@@ -201,6 +249,9 @@ def legal_sft_dataset(
     overlong: str = "truncate",
     pack_window: int = 8192,
     seed: int = 42,
+    holdout: int | float | None = None,
+    holdout_part: str = "train",
+    holdout_seed: int = 42,
     **kwargs,
 ):
     """Build a tokenised (and, if asked, packed) SFT dataset.
@@ -209,7 +260,9 @@ def legal_sft_dataset(
     ``packer`` (:data:`PACKERS`), ``overlong`` ("truncate" or "drop": what
     happens to a sample longer than ``max_length``), ``pack_window`` (samples
     packed together; larger windows pack tighter but group lengths) and
-    ``seed`` (packing order). With ``pack_to_max_length=False`` or
+    ``seed`` (packing order), and ``holdout`` / ``holdout_part`` /
+    ``holdout_seed`` (see :func:`held_out_dataset`; ``holdout=None`` or 0
+    keeps everything). With ``pack_to_max_length=False`` or
     ``packer="xtuner"`` it is XTuner's ``process_hf_dataset``.
 
     On the best-fit path ``shuffle_before_pack`` is implied (samples are
@@ -221,6 +274,11 @@ def legal_sft_dataset(
         raise ValueError(f"packer must be one of {', '.join(map(repr, PACKERS))}, got {packer!r}")
     if map_num_proc is None:
         map_num_proc = default_num_proc()
+    if holdout:
+        # Built lazily, by whichever rank builds the data.
+        kwargs["dataset"] = dict(type=held_out_dataset, dataset=kwargs["dataset"],
+                                 holdout=holdout, part=holdout_part,
+                                 split=kwargs.get("split", "train"), seed=holdout_seed)
     if packer == "xtuner" or not kwargs.get("pack_to_max_length", True):
         from xtuner.dataset import process_hf_dataset
 

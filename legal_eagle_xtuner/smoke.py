@@ -2,7 +2,8 @@
 
 A smoke variant keeps everything of the real config -- datasets, map function,
 prompt template, hooks, schedule shape -- and changes only what a CPU cannot run
-or what makes a run long: the model (every ``pretrained_model_name_or_path``,
+or what makes a run long: the validation hold-out shrinks to ``val_size``
+records a file, the model (every ``pretrained_model_name_or_path``,
 the tokenizer's included) is swapped for a local one, 4-bit quantization is
 removed, the model loads in fp32, ``AmpOptimWrapper`` (GPU only) becomes the plain
 ``OptimWrapper`` with the same optimizer, clipping and accumulation, and
@@ -31,6 +32,10 @@ class SmokeOverrides:
     with the epoch-based schedule mapped onto them."""
     max_length: int | None = None
     """Replaces every ``max_length`` (shorter packs, for speed)."""
+    val_size: int | None = 2
+    """Records held out of each data file for validation, replacing the
+    config's ``val_size`` (hundreds: more than small sample files hold) where
+    it holds any out. ``None`` keeps the config's."""
 
 
 def _walk(node, fn):
@@ -119,6 +124,8 @@ def derive_smoke_config(src: str | os.PathLike, dst: str | os.PathLike,
             unused.discard(value)
         elif key == "max_length" and overrides.max_length is not None:
             container[key] = overrides.max_length
+        elif key == "holdout" and value and overrides.val_size is not None:
+            container[key] = overrides.val_size
 
     missing = [key for key in ("model", "optim_wrapper", "train_cfg") if key not in raw]
     if missing or "llm" not in raw["model"]:

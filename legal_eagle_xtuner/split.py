@@ -85,6 +85,7 @@ __all__ = [
     "SplitError",
     "SplitResult",
     "eval_target",
+    "holdout_flags",
     "record_key",
     "report_lines",
     "split_file",
@@ -208,21 +209,41 @@ def _items(path: str, encoding: str, on_bytes):
         yield item.value
 
 
-def _pass1(path: str, encoding: str, seed: int, progress):
-    """(keys, stratum numbers, stratum names) of the records, in file order."""
+def _keys(values, seed: int):
+    """(keys, stratum numbers, stratum names) of the records ``values``, in order."""
     keys = array("Q")
     ids = array("I")
     numbers: dict[str, int] = {}
-    with byte_progress([path], "split (pass 1/2)", progress) as on_bytes:
-        for value in _items(path, encoding, on_bytes):
-            name = stratum(value)
-            number = numbers.get(name)
-            if number is None:
-                number = numbers[name] = len(numbers)
-            ids.append(number)
-            keys.append(record_key(value, seed))
+    for value in values:
+        name = stratum(value)
+        number = numbers.get(name)
+        if number is None:
+            number = numbers[name] = len(numbers)
+        ids.append(number)
+        keys.append(record_key(value, seed))
     names = sorted(numbers, key=numbers.__getitem__)
     return keys, ids, names
+
+
+def _pass1(path: str, encoding: str, seed: int, progress):
+    """(keys, stratum numbers, stratum names) of the records, in file order."""
+    with byte_progress([path], "split (pass 1/2)", progress) as on_bytes:
+        return _keys(_items(path, encoding, on_bytes), seed)
+
+
+def holdout_flags(values, *, eval_size: int | None = None, eval_ratio: float | None = None,
+                  seed: int = 42, name: str = "dataset"):
+    """Eval flags (a numpy bool array, in order) for records already in memory
+    (any iterable of JSON objects): the records :func:`split_file` would write
+    to ``eval.jsonl`` for a file holding them, by the same rule and with the
+    same messages (``name`` stands for the file name in them)."""
+    import numpy as np
+
+    _check_options(eval_size, eval_ratio, seed)
+    keys, ids, names = _keys(values, seed)
+    k = eval_target(name, len(keys), eval_size, eval_ratio)
+    flags, _, _ = _choose(keys, ids, names, k)
+    return np.frombuffer(flags, dtype=bool)
 
 
 def _choose(keys: array, ids: array, names: list[str], k: int):

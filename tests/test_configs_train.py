@@ -8,6 +8,7 @@ checkpoint goes through pth_to_hf and one chat turn.
 """
 
 import json
+import math
 import re
 
 import pytest
@@ -83,6 +84,17 @@ def test_config_trains_converts_and_chats(name, tiny_model, tmp_path):
     # rounds to one iteration would leave it at start_factor * lr).
     peak = max(row["lr"] for row in rows if "lr" in row)
     assert peak > 0.5 * real.optim_wrapper.optimizer.lr, peak
+    assert all(row["tokens_per_sec"] > 0 for row in rows if "loss" in row)  # ThroughputHook
+
+    # Validation: the smoke run holds out 2 records of each file and, with the
+    # config's val_interval beyond the run, validates once, after the last iter.
+    assert real.val_size >= 100 and real.train_cfg.val_interval == real.evaluation_freq
+    assert len(re.findall(r"validation hold-out: 2 of \d+ records", log)) == 2, log[-3000:]
+    val = [row for row in rows if "val_loss" in row]
+    assert [row["step"] for row in val] == [max_iters], val
+    assert val[0]["val_loss"] > 0 and val[0]["val_tokens"] > 0
+    assert math.isclose(val[0]["val_ppl"], math.exp(val[0]["val_loss"]), rel_tol=1e-6)
+    assert "val_loss" in log
 
     adapter = tmp_path / "adapter"
     run_module("xtuner.tools.model_converters.pth_to_hf", cfg_path, ckpt_path,
