@@ -23,7 +23,13 @@ INSTALL_REQUIRES = [
     "numpy",
     "tensorboard",
     "matplotlib",
+    # LawBench scoring: jieba segmentation + rouge-chinese ROUGE-L, and cn2an for
+    # Chinese numerals. The published LawBench numbers were computed with
+    # rouge-chinese 1.0.3 and cn2an 0.5.19-0.5.23 (0.5.24 parses some article
+    # numbers differently), hence the exact pins.
     "cn2an==0.5.22",
+    "jieba>=0.42.1",
+    "rouge-chinese==1.0.3",
 ]
 
 setup(
@@ -38,7 +44,8 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.11,<3.13",
     packages=find_packages(include=["legal_eagle_xtuner", "legal_eagle_xtuner.*"]),
-    package_data={"legal_eagle_xtuner": ["samples/*.json", "samples/*.jsonl", "demo/*.py"]},
+    package_data={"legal_eagle_xtuner": ["samples/*.json", "samples/*.jsonl", "demo/*.py",
+                                        "eval/*.json"]},
     install_requires=INSTALL_REQUIRES,
     extras_require={
         # The DeepSpeed release xtuner 0.2.0 asks for in its own extra.

@@ -33,6 +33,9 @@ from typing import Iterable
 import cn2an
 
 __all__ = [
+    "FULLWIDTH_DIGITS",
+    "LAW_NAME_END_RE",
+    "NUMERAL",
     "Article",
     "article_to_chinese",
     "normalize_references",
@@ -40,16 +43,16 @@ __all__ = [
 ]
 
 # An article number: Arabic digits (ASCII or full-width) or Chinese numerals.
-_NUM = r"[0-9０-９]+|[零〇一二两三四五六七八九十百千万]+"
+NUMERAL = r"[0-9０-９]+|[零〇一二两三四五六七八九十百千万]+"
 # "第X条" optionally followed by "之Y" (articles inserted by amendments).
-_ARTICLE = rf"第\s*(?:{_NUM})\s*条(?:\s*之\s*(?:{_NUM}))?"
+_ARTICLE = rf"第\s*(?:{NUMERAL})\s*条(?:\s*之\s*(?:{NUMERAL}))?"
 
 _ARTICLE_PARTS_RE = re.compile(
-    rf"第\s*(?P<num>{_NUM})\s*条(?:\s*之\s*(?P<sub>{_NUM}))?"
+    rf"第\s*(?P<num>{NUMERAL})\s*条(?:\s*之\s*(?P<sub>{NUMERAL}))?"
 )
 _ARTICLE_ONLY_RE = re.compile(
-    rf"\s*(?:第\s*(?P<num>{_NUM})\s*条(?:\s*之\s*(?P<sub>{_NUM}))?"
-    rf"|(?P<bare>{_NUM}))\s*"
+    rf"\s*(?:第\s*(?P<num>{NUMERAL})\s*条(?:\s*之\s*(?P<sub>{NUMERAL}))?"
+    rf"|(?P<bare>{NUMERAL}))\s*"
 )
 # Separator allowed between an article number and its text.
 _SEP = r"\s*[:：]?\s*"
@@ -67,7 +70,7 @@ _DISC_BARE_RE = re.compile(
 )
 # What a bare (un-bracketed) law name must end with, so that ordinary text
 # such as "详见第三条" is not mistaken for a law name.
-_LAW_NAME_END_RE = re.compile(
+LAW_NAME_END_RE = re.compile(
     r"(?:法|典|条例|规定|解释|办法|决定|规则|细则)(?:（[一二三四五六七八九十]+）)?$"
 )
 # LAW-GPT style: [category-]law[YYYY-MM-DD]: "body",\n
@@ -86,7 +89,7 @@ _TRAILING_NEWLINES_RE = re.compile(r"(?:\\n|\s)+$")
 _LEADING_ARTICLE_RE = re.compile(rf"(?P<article>{_ARTICLE}){_SEP}(?P<text>.*)", re.DOTALL)
 
 _WHITESPACE_RE = re.compile(r"\s+")  # includes U+3000 and newlines
-_FULLWIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
+FULLWIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
 
 
 @dataclass
@@ -124,7 +127,7 @@ def _compact(text: str) -> str:
 
 
 def _numeral_to_chinese(num: str) -> str:
-    num = num.translate(_FULLWIDTH_DIGITS)
+    num = num.translate(FULLWIDTH_DIGITS)
     if num.isdigit():
         return cn2an.an2cn(str(int(num)))
     # Round-trip so that variants ("两百", "一十一", "〇") get one spelling.
@@ -189,7 +192,7 @@ def parse_reference(s: str) -> Article | None:
         return Article(_collapse(match["law"]), article or None, _collapse(match["text"]))
 
     match = _DISC_BARE_RE.fullmatch(s)
-    if match is not None and _LAW_NAME_END_RE.search(match["law"]):
+    if match is not None and LAW_NAME_END_RE.search(match["law"]):
         return Article(
             match["law"], _normalise_article(match["article"]), _collapse(match["text"])
         )
@@ -199,7 +202,7 @@ def parse_reference(s: str) -> Article | None:
         quoted = match["body"].startswith('"')
         # Without a date, category, quotes or a law-like name, "xxx：yyy" is
         # just text.
-        law_like = _LAW_NAME_END_RE.search(match["law"]) is not None
+        law_like = LAW_NAME_END_RE.search(match["law"]) is not None
         if match["date"] or match["category"] or quoted or law_like:
             body = _LAWGPT_BODY_RE.fullmatch(match["body"].strip())["body"]
             return _split_article(match["law"], body)
