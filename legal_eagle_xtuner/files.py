@@ -86,3 +86,26 @@ class AtomicJsonl:
             os.unlink(self.tmp)
         except OSError:
             pass
+
+
+def write_json_atomic(path, value, *, indent: int | None = 1) -> None:
+    """Write ``value`` as one JSON document to ``path`` through a temporary
+    file and a rename, so that a reader (or a crash) never sees half of it."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(value, fh, ensure_ascii=False, indent=indent)
+            fh.write("\n")
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
