@@ -61,6 +61,24 @@ def test_demo_trains_converts_and_chats(tmp_path):
     # TensorBoard got the same scalars.
     assert list((work / "train").glob("*/vis_data/events.out.tfevents.*"))
 
+    # Validation on the held-out records every 20 iterations and at the end.
+    # What was learnt carries over to questions never trained on: the first
+    # validation is well below the untrained model's loss. (On ~110 records the
+    # tiny model then overfits, and the curve shows it.)
+    val = [json.loads(row) for row in scalars.read_text().splitlines() if '"val_loss"' in row]
+    steps = [row["step"] for row in val]
+    assert steps == sorted(set(list(range(20, iterations + 1, 20)) + [iterations])), steps
+    assert val[0]["val_loss"] < losses[0] - 0.3, (losses[0], val)
+    best = min(val, key=lambda row: row["val_loss"])
+    said = next(line for line in lines if "val_loss" in line)
+    assert said.strip().startswith(
+        f"val_loss {val[0]['val_loss']:.3f} -> {val[-1]['val_loss']:.3f} over {len(val)} "
+        f"validations (best {best['val_loss']:.3f} at iteration {best['step']}); curves: ")
+    import matplotlib.image
+
+    image = matplotlib.image.imread(work / "loss.png")
+    assert image.ndim == 3 and image.shape[0] > 300 and image.shape[1] > 600
+
     from peft import PeftConfig, PeftModel
     from transformers import AutoModelForCausalLM
 

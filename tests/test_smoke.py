@@ -37,11 +37,18 @@ def test_smoke_variant_changes_only_what_cpu_needs(tmp_path):
     assert "loss_scale" not in cfg.optim_wrapper and "dtype" not in cfg.optim_wrapper
     assert cfg.optim_wrapper.accumulative_counts == real.optim_wrapper.accumulative_counts
     assert cfg.optim_wrapper.optimizer.lr == real.optim_wrapper.optimizer.lr
-    assert cfg.train_cfg == {"type": "xtuner.engine.runner.TrainLoop", "max_iters": 32}
+    assert cfg.train_cfg == {"type": "xtuner.engine.runner.TrainLoop", "max_iters": 32,
+                             "val_interval": real.evaluation_freq}
+    # the validation hold-out shrinks to 2 records a file; the real config holds out 300
+    assert [d.holdout for d in cfg.val_dataloader.dataset.datasets] == [2, 2]
+    assert [d.holdout for d in cfg.train_dataloader.dataset.datasets] == [2, 2]
+    assert [d.holdout for d in real.train_dataloader.dataset.datasets] == [300, 300]
     assert cfg.env_cfg.dist_cfg.backend == "gloo"
     hook = next(h for h in cfg.custom_hooks if h.type.endswith("EvaluateChatHook"))
     assert hook.system == LEGAL_SYSTEM
-    assert hook.evaluation_inputs == real.custom_hooks[1].evaluation_inputs
+    real_hook = next(h for h in real.custom_hooks
+                     if getattr(h["type"], "__name__", "") == "EvaluateChatHook")
+    assert hook.evaluation_inputs == real_hook["evaluation_inputs"]
 
 
 def test_unknown_data_path_is_an_error(tmp_path):

@@ -119,6 +119,25 @@ def _losses(work_dir: Path) -> list[float]:
     return losses
 
 
+def _curves(train_dir: Path, out: Path) -> str:
+    """Validation loss in words and the curves drawn to ``out`` (what
+    ``legal-eagle plot`` does)."""
+    from ..plot import PlotError, plot_run, read_scalars
+
+    try:
+        run = read_scalars(train_dir)
+    except PlotError:
+        return ""
+    plot_run(run, out, title="legal-eagle demo (tiny random InternLM2)")
+    val = run.val.get("val_loss", [])
+    said = ""
+    if val:
+        best_step, best = min(val, key=lambda point: (point[1], point[0]))
+        said = (f"val_loss {val[0][1]:.3f} -> {val[-1][1]:.3f} over {len(val)} validations "
+                f"(best {best:.3f} at iteration {best_step}); ")
+    return f"{said}curves: {out}"
+
+
 def _answer(chat_output: str) -> str:
     """The bot's reply in the chat tool's transcript: the text between the
     prompt the tool echoes back and its next input prompt."""
@@ -167,6 +186,9 @@ def run_demo(work_dir: str | Path = "legal-eagle-demo", max_new_tokens: int = 48
     if losses:
         echo(f"      loss {losses[0]:.3f} -> {losses[-1]:.3f} over {len(losses)} "
              f"iterations; checkpoint {checkpoint.name}")
+    curves = _curves(train_dir, work_dir / "loss.png")
+    if curves:
+        echo(f"      {curves}")
 
     adapter_dir = work_dir / "adapter"
     echo(f"[3/4] xtuner convert pth_to_hf {checkpoint.name} -> {adapter_dir}")

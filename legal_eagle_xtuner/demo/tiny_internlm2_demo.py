@@ -20,10 +20,11 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from legal_eagle_xtuner import LEGAL_SYSTEM, SupervisedFinetune, legal_qa_map_fn
 from legal_eagle_xtuner.data import legal_sft_dataset
+from legal_eagle_xtuner.validation import ValLoss, ValLossLoop
 from xtuner.dataset import ConcatDataset
 from xtuner.dataset.collate_fns import default_collate_fn
 from xtuner.dataset.map_fns import template_map_fn_factory
-from xtuner.engine.hooks import DatasetInfoHook, EvaluateChatHook
+from xtuner.engine.hooks import DatasetInfoHook, EvaluateChatHook, ThroughputHook
 from xtuner.engine.runner import TrainLoop
 from xtuner.utils import PROMPT_TEMPLATE
 
@@ -63,6 +64,11 @@ evaluation_freq = 1000
 SYSTEM = LEGAL_SYSTEM
 evaluation_inputs = ["请问离婚需要准备什么材料？"]
 
+# Validation: 2 records of each file held out; val_loss every 20 iterations
+# and at the end (the real recipes: 300 records, every evaluation_freq).
+val_size = 2
+val_interval = 20
+
 #######################################################################
 #                      PART 2  Model & Tokenizer                      #
 #######################################################################
@@ -100,6 +106,7 @@ disc_pair = dict(
     tokenizer=tokenizer,
     max_length=max_length,
     dataset_map_fn=legal_qa_map_fn,
+    holdout=val_size,
     template_map_fn=dict(type=template_map_fn_factory, template=prompt_template),
     remove_unused_columns=True,
     shuffle_before_pack=True,
@@ -113,6 +120,7 @@ disc_triplet = dict(
     tokenizer=tokenizer,
     max_length=max_length,
     dataset_map_fn=legal_qa_map_fn,
+    holdout=val_size,
     template_map_fn=dict(type=template_map_fn_factory, template=prompt_template),
     remove_unused_columns=True,
     shuffle_before_pack=True,
@@ -126,6 +134,7 @@ lawgpt_52k = dict(
     tokenizer=tokenizer,
     max_length=max_length,
     dataset_map_fn=legal_qa_map_fn,
+    holdout=val_size,
     template_map_fn=dict(type=template_map_fn_factory, template=prompt_template),
     remove_unused_columns=True,
     shuffle_before_pack=True,
@@ -139,6 +148,7 @@ lawgpt_92k = dict(
     tokenizer=tokenizer,
     max_length=max_length,
     dataset_map_fn=legal_qa_map_fn,
+    holdout=val_size,
     template_map_fn=dict(type=template_map_fn_factory, template=prompt_template),
     remove_unused_columns=True,
     shuffle_before_pack=True,
@@ -149,6 +159,11 @@ lawgpt_92k = dict(
 train_dataset = dict(
     type=ConcatDataset, datasets=[disc_pair, disc_triplet, lawgpt_52k, lawgpt_92k]
 )
+val_dataset = dict(
+    type=ConcatDataset,
+    datasets=[{**d, "holdout_part": "eval", "pack_to_max_length": False}
+              for d in (disc_pair, disc_triplet, lawgpt_52k, lawgpt_92k)],
+)
 
 train_dataloader = dict(
     batch_size=batch_size,
@@ -157,6 +172,16 @@ train_dataloader = dict(
     sampler=dict(type=DefaultSampler, shuffle=True),
     collate_fn=dict(type=default_collate_fn),
 )
+
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=dataloader_num_workers,
+    dataset=val_dataset,
+    sampler=dict(type=DefaultSampler, shuffle=False),
+    collate_fn=dict(type=default_collate_fn),
+)
+val_evaluator = dict(type=ValLoss)
+val_cfg = dict(type=ValLossLoop)
 
 #######################################################################
 #                    PART 4  Scheduler & Optimizer                    #
@@ -188,13 +213,14 @@ param_scheduler = [
     ),
 ]
 
-train_cfg = dict(type=TrainLoop, max_epochs=max_epochs)
+train_cfg = dict(type=TrainLoop, max_epochs=max_epochs, val_interval=val_interval)
 
 #######################################################################
 #                           PART 5  Runtime                           #
 #######################################################################
 custom_hooks = [
     dict(type=DatasetInfoHook, tokenizer=tokenizer),
+    dict(type=ThroughputHook),
     dict(
         type=EvaluateChatHook,
         tokenizer=tokenizer,
