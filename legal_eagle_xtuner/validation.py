@@ -17,6 +17,11 @@ In a config (see ``configs/``)::
     val_cfg = dict(type=ValLossLoop)
     train_cfg = dict(type=TrainLoop, max_epochs=3, val_interval=1000)
 
+Keep ``batch_size=1`` (our configs do): the metric keeps one result per batch,
+and mmengine drops the samples a distributed sampler repeats to even out the
+ranks by counting results, so only with one sample a batch is the mean exact
+for any number of processes.
+
 The loop runs every ``val_interval`` iterations and after the last one. The
 result is logged as ``val_loss`` (and ``val_ppl``) to the text log, the
 ``scalars.json`` that ``legal-eagle plot`` reads, and TensorBoard.

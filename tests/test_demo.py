@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import REPO
 
 
@@ -58,8 +59,14 @@ def test_demo_trains_converts_and_chats(tmp_path):
     assert len(losses) == iterations and iterations % 6 == 0 and iterations >= 60
     first, last = sum(losses[:10]) / 10, sum(losses[-10:]) / 10
     assert last < first - 1.0, (first, last)
-    # TensorBoard got the same scalars.
-    assert list((work / "train").glob("*/vis_data/events.out.tfevents.*"))
+    # TensorBoard got the same scalars, validation loss and throughput included.
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(next((work / "train").glob("*/vis_data"))))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"loss", "lr", "grad_norm", "tokens_per_sec", "val_loss"} <= tags, tags
+    assert [e.value for e in events.Scalars("loss")] == pytest.approx(losses, rel=1e-5)
 
     # Validation on the held-out records every 20 iterations and at the end.
     # What was learnt carries over to questions never trained on: the first

@@ -72,3 +72,30 @@ def test_val_loss_is_the_mean_over_tokens_not_batches():
 def test_val_loss_without_tokens_says_why():
     with pytest.raises(ValueError, match="no target tokens"):
         ValLoss().compute_metrics([(0.0, 0)])
+
+
+def _rank_metric(rank, world, init_file, out_dir):
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
+                            world_size=world)
+    metric = ValLoss()
+    # rank 0 saw samples 0 and 2, rank 1 samples 1 and 3 (DefaultSampler's split);
+    # sample i has 10 * (i + 1) tokens at loss i + 1
+    for i in range(rank, 4, world):
+        metric.process(None, [{"loss_sum": (i + 1) * 10.0 * (i + 1), "tokens": 10 * (i + 1)}])
+    result = metric.evaluate(4)
+    with open(f"{out_dir}/rank{rank}.json", "w") as fh:
+        json.dump(result, fh)
+    dist.destroy_process_group()
+
+
+def test_val_loss_is_gathered_from_every_process(tmp_path):
+    import torch.multiprocessing as mp
+
+    mp.spawn(_rank_metric, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2)
+    results = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    expected = (1 * 10 + 2 * 20 + 3 * 30 + 4 * 40) / 100  # = 3.0: every token of all 4
+    assert results[0] == results[1]
+    assert results[0]["val_loss"] == pytest.approx(expected)
+    assert results[0]["val_tokens"] == 100
