@@ -73,6 +73,16 @@ def _count(text: str) -> int:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):  # also NaN
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
+    return value
+
+
 def _progress(args):
     # None: a bar only on a terminal; --no-progress: never.
     return False if args.no_progress else None
@@ -439,9 +449,9 @@ def _add_eval_parser(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="""example (base vs fine-tuned):
   legal-eagle eval generate --model internlm/internlm2-chat-7b \\
-      --lawbench LawBench/data/zero_shot -o preds/base
+      --prompt-template internlm2_chat --lawbench LawBench/data/zero_shot -o preds/base
   legal-eagle eval generate --model internlm/internlm2-chat-7b --adapter adapter/ \\
-      --lawbench LawBench/data/zero_shot -o preds/tuned
+      --prompt-template internlm2_chat --lawbench LawBench/data/zero_shot -o preds/tuned
   legal-eagle eval compare preds/base preds/tuned""")
     cmds = ev.add_subparsers(dest="eval_command", required=True, metavar="COMMAND")
 
@@ -469,7 +479,7 @@ def _add_eval_parser(sub) -> None:
                    help="at most N questions per task / file (quick checks)")
     p.add_argument("--max-new-tokens", type=_positive_int, default=512,
                    help="answer length budget in tokens (default: 512)")
-    p.add_argument("--temperature", type=float, default=0.0,
+    p.add_argument("--temperature", type=_non_negative_float, default=0.0,
                    help="0 = greedy (default); > 0 samples")
     p.add_argument("--batch-size", type=_positive_int, default=8,
                    help="prompts per generate call (default: 8)")

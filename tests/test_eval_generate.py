@@ -158,3 +158,13 @@ def test_unknown_prompt_template(lawbench_dir, tmp_path, capsys):
     assert main(["eval", "generate", "--model", "m", "--prompt-template", "nope",
                  "--lawbench", str(lawbench_dir), "-o", str(tmp_path / "o")]) == 1
     assert "unknown prompt template 'nope'; XTuner has: " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["-0.5", "nan", "warm"])
+def test_temperature_must_be_a_non_negative_number(value, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["eval", "generate", "--model", "m", "--prompt-template", "internlm2_chat",
+              "--lawbench", str(tmp_path), "-o", str(tmp_path / "o"), "--temperature", value])
+    assert exit_info.value.code == 2
+    assert f"argument --temperature: must be a number >= 0, got '{value}'" in \
+        capsys.readouterr().err
