@@ -28,6 +28,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 
 from legal_eagle_xtuner import LEGAL_SYSTEM, SupervisedFinetune, legal_qa_map_fn_factory
 from legal_eagle_xtuner.data import legal_sft_dataset
+from legal_eagle_xtuner.resume import ExactResumeHook
 from legal_eagle_xtuner.validation import ValLoss, ValLossLoop
 from xtuner.dataset import ConcatDataset
 from xtuner.dataset.collate_fns import default_collate_fn
@@ -288,6 +289,8 @@ train_cfg = dict(type=TrainLoop, max_epochs=max_epochs, val_interval=val_interva
 # Log the dialogue periodically during the training process
 custom_hooks = [
     dict(type=DatasetInfoHook, tokenizer=tokenizer),
+    # a resumed run continues exactly: random state, missed validation (ours)
+    dict(type=ExactResumeHook),
     # tokens/s and TFLOPs per GPU into the log and TensorBoard
     dict(type=ThroughputHook),
     dict(

@@ -12,6 +12,9 @@ imports whose names are unused.
 
 from __future__ import annotations
 
+import logging
+import os
+
 import torch
 
 
@@ -85,6 +88,71 @@ def _patch_lora_fp32_upcast() -> bool:
     return True
 
 
+def _patch_checkpoint_io() -> bool:
+    """mmengine 0.10.6 can resume from a checkpoint cut short by a kill.
+
+    Bug: ``LocalBackend.put`` (which ``save_checkpoint`` uses) writes the file
+    in place, and ``CheckpointHook`` then overwrites ``last_checkpoint`` in
+    place; ``Runner``/``FlexibleRunner`` ``load_or_resume`` trusts whatever
+    ``find_latest_checkpoint`` reads there. A kill while either is written
+    leaves a truncated ``iter_N.pth`` or an empty ``last_checkpoint``, and
+    ``resume=True`` then crashes in ``torch.load`` or silently starts over.
+    Affects: mmengine 0.10.x (checked on 0.10.6). Remove when mmengine writes
+    checkpoints through a temporary file and validates the resume point.
+
+    The shim makes ``put`` write to a temporary file beside the target and
+    rename it into place, and makes the resume lookup return the newest
+    *complete* ``iter_N.pth`` when ``last_checkpoint`` is missing, empty, or
+    names a file that is not a whole checkpoint (with a warning saying so).
+    """
+    import tempfile
+
+    import mmengine.runner._flexible_runner as flexible
+    import mmengine.runner.runner as runner_module
+    from mmengine.fileio.backends.local_backend import LocalBackend
+    from mmengine.logging import print_log
+
+    if getattr(LocalBackend.put, "legal_eagle_shim", False):
+        return False
+
+    def put(self, obj: bytes, filepath) -> None:
+        directory = os.path.dirname(os.fspath(filepath)) or "."
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(filepath)}.", dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(obj)
+            os.replace(tmp, filepath)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+
+    put.legal_eagle_shim = True
+    LocalBackend.put = put
+
+    original = runner_module.find_latest_checkpoint
+
+    def find_latest_checkpoint(path):
+        from .resume import is_complete_checkpoint, latest_complete_checkpoint
+
+        named = original(path)
+        if named and is_complete_checkpoint(named):
+            return named
+        fallback = latest_complete_checkpoint(path)
+        if named or fallback:
+            print_log(f"last_checkpoint names {named or 'nothing'!s}, which is not a whole "
+                      f"checkpoint; resuming from {fallback or 'scratch'} instead",
+                      logger="current", level=logging.WARNING)
+        return fallback
+
+    runner_module.find_latest_checkpoint = find_latest_checkpoint
+    flexible.find_latest_checkpoint = find_latest_checkpoint
+    return True
+
+
 def apply() -> None:
     """Apply the shims that need no heavy import; idempotent."""
     _patch_cpu_bf16_probe()
@@ -95,3 +163,4 @@ def apply_model_shims() -> None:
     when a config resolves ``legal_eagle_xtuner.SupervisedFinetune``."""
     _patch_cpu_bf16_probe()
     _patch_lora_fp32_upcast()
+    _patch_checkpoint_io()

@@ -7,7 +7,7 @@ records a file, the model (every ``pretrained_model_name_or_path``,
 the tokenizer's included) is swapped for a local one, 4-bit quantization is
 removed, the model loads in fp32, ``AmpOptimWrapper`` (GPU only) becomes the plain
 ``OptimWrapper`` with the same optimizer, clipping and accumulation, and
-distributed runs use gloo. The demo and the test suite use it; users can too
+distributed runs use gloo and CPU DDP. The demo and the test suite use it; users can too
 (``legal-eagle smoke-config``) before renting GPUs.
 """
 
@@ -156,6 +156,11 @@ def derive_smoke_config(src: str | os.PathLike, dst: str | os.PathLike,
                               overrides.max_iters)
     if "env_cfg" in raw and "dist_cfg" in raw["env_cfg"]:
         raw["env_cfg"]["dist_cfg"]["backend"] = "gloo"
+    # mmengine wraps a distributed model in DDP with device_ids=[LOCAL_RANK],
+    # which torch rejects for a module on the CPU; None is DDP's CPU form.
+    raw.setdefault("model_wrapper_cfg", dict(
+        type="MMDistributedDataParallel", device_ids=None, broadcast_buffers=False,
+        find_unused_parameters=False))
 
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)

@@ -17,10 +17,10 @@ In a config (see ``configs/``)::
     val_cfg = dict(type=ValLossLoop)
     train_cfg = dict(type=TrainLoop, max_epochs=3, val_interval=1000)
 
-Keep ``batch_size=1`` (our configs do): the metric keeps one result per batch,
-and mmengine drops the samples a distributed sampler repeats to even out the
-ranks by counting results, so only with one sample a batch is the mean exact
-for any number of processes.
+Across processes the two sums are all-reduced (rather than gathered through
+the temporary files mmengine's ``collect_results`` writes into the working
+directory). The few samples a distributed sampler repeats to even out the
+ranks (at most one per process but one) are counted like the others.
 
 The loop runs every ``val_interval`` iterations and after the last one. The
 result is logged as ``val_loss`` (and ``val_ppl``) to the text log, the
@@ -87,6 +87,16 @@ class ValLossLoop(ValLoop):
     def __init__(self, runner, dataloader, evaluator=None, fp16: bool = False) -> None:
         super().__init__(runner, dataloader, evaluator or dict(type=ValLoss), fp16)
 
+    def run(self) -> dict:
+        # Validation must not move the training's random stream (the dataloader
+        # iterator draws a seed from torch's generator): training then does not
+        # depend on how often it is validated, and a resumed run, which does not
+        # repeat the validation of its checkpoint iteration, stays exact.
+        devices = ([torch.cuda.current_device()]
+                   if torch.cuda.is_available() and torch.cuda.is_initialized() else [])
+        with torch.random.fork_rng(devices=devices):
+            return super().run()
+
     @torch.no_grad()
     def run_iter(self, idx, data_batch: Sequence[dict]):
         self.runner.call_hook("before_val_iter", batch_idx=idx, data_batch=data_batch)
@@ -107,8 +117,22 @@ class ValLoss(BaseMetric):
     """Token-weighted mean loss over the validation split (``val_loss``) and its
     perplexity (``val_ppl``)."""
 
+    default_prefix = ""  # metric names are already unambiguous
+
     def __init__(self, collect_device: str = "cpu", prefix: str | None = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
+
+    def evaluate(self, size: int) -> dict:
+        """Sum (loss × tokens, tokens) over this process's batches and all
+        processes, then :meth:`compute_metrics`. ``size`` is not needed."""
+        from mmengine.dist import all_reduce, get_world_size
+
+        sums = torch.tensor([sum(s for s, _ in self.results), sum(n for _, n in self.results)],
+                            dtype=torch.float64)
+        if get_world_size() > 1:
+            all_reduce(sums, op="sum")
+        self.results.clear()
+        return self.compute_metrics([(float(sums[0]), int(sums[1]))])
 
     def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
         for sample in data_samples:

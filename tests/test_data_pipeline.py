@@ -126,7 +126,9 @@ def _rank_main(rank, world, init_file, cfg, out_dir):
     packed = data.legal_sft_dataset(**cfg)
     np.save(os.path.join(out_dir, f"rank{rank}.npy"),
             np.array([len(built)] + [t for row in packed["input_ids"] for t in row]))
-    dist.destroy_process_group()
+    # no destroy_process_group(): with the file store it can wait forever for a
+    # peer that already left; the process exits either way
+    dist.barrier()
 
 
 def test_rank_0_builds_and_shares(tiny_model, tmp_path):

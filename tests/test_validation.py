@@ -75,7 +75,13 @@ def test_val_loss_without_tokens_says_why():
 
 
 def _rank_metric(rank, world, init_file, out_dir):
+    import faulthandler
+    import sys
+
     import torch.distributed as dist
+
+    # a hung collective fails the test with both stacks instead of hanging it
+    faulthandler.dump_traceback_later(120, exit=True, file=sys.stderr)
 
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
                             world_size=world)
@@ -87,7 +93,9 @@ def _rank_metric(rank, world, init_file, out_dir):
     result = metric.evaluate(4)
     with open(f"{out_dir}/rank{rank}.json", "w") as fh:
         json.dump(result, fh)
-    dist.destroy_process_group()
+    # no destroy_process_group(): with the file store it can wait forever for a
+    # peer that already left; the process exits either way
+    dist.barrier()
 
 
 def test_val_loss_is_gathered_from_every_process(tmp_path):

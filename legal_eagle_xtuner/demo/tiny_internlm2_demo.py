@@ -20,6 +20,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from legal_eagle_xtuner import LEGAL_SYSTEM, SupervisedFinetune, legal_qa_map_fn
 from legal_eagle_xtuner.data import legal_sft_dataset
+from legal_eagle_xtuner.resume import ExactResumeHook
 from legal_eagle_xtuner.validation import ValLoss, ValLossLoop
 from xtuner.dataset import ConcatDataset
 from xtuner.dataset.collate_fns import default_collate_fn
@@ -220,6 +221,8 @@ train_cfg = dict(type=TrainLoop, max_epochs=max_epochs, val_interval=val_interva
 #######################################################################
 custom_hooks = [
     dict(type=DatasetInfoHook, tokenizer=tokenizer),
+    # a resumed run continues exactly: random state, missed validation (ours)
+    dict(type=ExactResumeHook),
     dict(type=ThroughputHook),
     dict(
         type=EvaluateChatHook,

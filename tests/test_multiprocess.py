@@ -1,0 +1,89 @@
+"""Data-parallel training: two processes (torchrun, gloo, CPU) with batch 1
+each train exactly like one process with batch 1 and two accumulation steps."""
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.config import Config
+
+from conftest import CONFIGS, SAMPLES, run_module
+from legal_eagle_xtuner.plot import read_scalars
+
+STEPS = 4  # optimizer steps; each takes 2 samples (global batch 2)
+LAUNCHER = Path(__file__).with_name("cpu_torchrun.py")
+DATA = {
+    "./data/DISC-Law-SFT-Pair.jsonl": SAMPLES / "disc_pair.jsonl",
+    "./data/DISC-Law-SFT-Triplet-released.jsonl": SAMPLES / "disc_triplet.jsonl",
+}
+
+
+def _config(tiny_model, path, *, accumulation, max_iters):
+    from legal_eagle_xtuner.smoke import SmokeOverrides, derive_smoke_config
+
+    derive_smoke_config(CONFIGS / "internlm2_7b_disc.py", path,
+                        SmokeOverrides(model_path=str(tiny_model), data_files=DATA,
+                                       max_iters=max_iters, max_length=512))
+    cfg = Config.fromfile(str(path))
+    # one sample an item (the 11 training samples would fill only a few packs),
+    # so that all 2 * STEPS samples come from the first epoch's shuffle
+    for part in cfg.train_dataloader.dataset.datasets:
+        part.pack_to_max_length = False
+    assert cfg.model.lora.lora_dropout == 0  # no per-process random masks
+    cfg.train_dataloader.batch_size = 1
+    cfg.optim_wrapper.accumulative_counts = accumulation
+    cfg.optim_wrapper.optimizer.lr = 1e-3  # large enough that the adapter really moves
+    cfg.param_scheduler = None  # constant lr: mmengine schedules per micro-batch
+    cfg.default_hooks.logger.interval = 1
+    cfg.log_processor.window_size = 1  # each logged loss is that iteration's (default: mean of 10)
+    cfg.dump(str(path))
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _adapter(path):
+    return torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+
+
+def test_two_processes_equal_one_with_the_same_global_batch(tiny_model, tmp_path):
+    single = _config(tiny_model, tmp_path / "single.py", accumulation=2, max_iters=2 * STEPS)
+    run_module("xtuner.tools.train", single, "--work-dir", tmp_path / "w1")
+
+    double = _config(tiny_model, tmp_path / "double.py", accumulation=1, max_iters=STEPS)
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+         "--master_port", str(_free_port()), str(LAUNCHER), str(double),
+         "--launcher", "pytorch", "--work-dir", str(tmp_path / "w2")],
+        capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    log = proc.stdout + proc.stderr
+    assert "Distributed training: True" in log and "GPU number: 2" in log  # mmengine: processes
+
+    one, two = read_scalars(tmp_path / "w1"), read_scalars(tmp_path / "w2")
+    # Rank 0 takes samples 0, 2, 4, ... of the shuffled order and rank 1 the
+    # odd ones (disjoint halves); one process takes them all, stepping every
+    # second. So rank 0's loss at step j is the single run's loss at iteration
+    # 2j - 1, under the same weights -- only if the two ranks' gradients were
+    # those of the other half of each pair and were averaged.
+    losses_one = [v for _, v in one.train["loss"]]
+    losses_two = [v for _, v in two.train["loss"]]
+    assert len(losses_one) == 2 * STEPS and len(losses_two) == STEPS
+    assert losses_two == pytest.approx(losses_one[0::2], abs=1e-5)
+
+    a = _adapter(tmp_path / "w1" / f"iter_{2 * STEPS}.pth")
+    b = _adapter(tmp_path / "w2" / f"iter_{STEPS}.pth")
+    moved = max(t.abs().max().item() for k, t in a.items() if "lora_B" in k)
+    diff = max((a[k] - b[k]).abs().max().item() for k in a)
+    print(f"adapter: max |B| {moved:.3g}, max abs difference 1 vs 2 processes {diff:.3g}")
+    assert moved > 1e-3 and diff <= 1e-5
+    # the validation loss is gathered from both ranks: the same number
+    assert two.val["val_loss"][-1][1] == pytest.approx(one.val["val_loss"][-1][1], abs=1e-5)
