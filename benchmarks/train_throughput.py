@@ -64,9 +64,9 @@ Data (two modes, same samples, same model, side by side)
 Training step
   One step = one micro-batch of batch_size packs: forward, backward, AdamW step
   on the trainable (LoRA) parameters, gradients clipped to max_norm. On a GPU,
-  autocast in the config's AMP dtype (float16) with a GradScaler, as XTuner's
-  AmpOptimWrapper; --bf16 switches weights, compute dtype and autocast to bf16
-  (no scaler). On CPU: fp32, no autocast, one thread (--threads). Gradient
+  autocast in the config's AMP dtype ("auto": bf16 on GPUs that support it, else
+  float16 with a GradScaler), as the configs' AutoAmpOptimWrapper; --bf16 also
+  switches weights and compute dtype to bf16. On CPU: fp32, no autocast, one thread (--threads). Gradient
   accumulation is left out: it only skips optimizer steps, whose cost for LoRA is
   negligible.
   --warmup steps (default 10; tiny: 2) then --steps measured steps (default 200;
@@ -217,7 +217,7 @@ class Settings:
     betas: tuple
     weight_decay: float
     max_norm: float
-    amp_dtype: str  # AmpOptimWrapper dtype
+    amp_dtype: str  # the optim wrapper dtype ("auto": bf16 where supported, else fp16)
     corpus: str  # key of CORPORA
     system: str = field(repr=False, default="")
 
@@ -240,13 +240,13 @@ MIRROR = {
         lora=dict(r=8, lora_alpha=16, lora_dropout=0.0, bias="none", task_type="CAUSAL_LM"),
         use_activation_checkpointing=True, use_varlen_attn=False, batch_size=4,
         max_length=2048, lr=5e-5, betas=(0.9, 0.999), weight_decay=0, max_norm=1,
-        amp_dtype="float16", corpus="disc"),
+        amp_dtype="auto", corpus="disc"),
     "internlm2_20b_qlora_lawgpt": dict(
         torch_dtype="float16", quantization=_QLORA,
         lora=dict(r=64, lora_alpha=16, lora_dropout=0.1, bias="none", task_type="CAUSAL_LM"),
         use_activation_checkpointing=True, use_varlen_attn=False, batch_size=4,
         max_length=2048, lr=1e-4, betas=(0.9, 0.999), weight_decay=0, max_norm=1,
-        amp_dtype="float16", corpus="lawgpt"),
+        amp_dtype="auto", corpus="lawgpt"),
 }
 
 
@@ -812,7 +812,10 @@ def main(argv=None) -> int:
     all_lengths = np.concatenate(list(lengths.values()))
     total_tokens = int(all_lengths.sum())
 
-    amp_dtype = torch.bfloat16 if args.bf16 else getattr(torch, settings.amp_dtype)
+    from legal_eagle_xtuner.precision import amp_dtype as resolve_amp
+
+    amp_name = resolve_amp() if settings.amp_dtype == "auto" else settings.amp_dtype
+    amp_dtype = torch.bfloat16 if args.bf16 else getattr(torch, amp_name)
     device_name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
     peak_flops = None
     peak_note = ""

@@ -17,7 +17,7 @@ from mmengine.hooks import (
     LoggerHook,
     ParamSchedulerHook,
 )
-from mmengine.optim import AmpOptimWrapper, CosineAnnealingLR
+from mmengine.optim import CosineAnnealingLR
 from mmengine.visualization import LocalVisBackend, TensorboardVisBackend, Visualizer
 from peft import LoraConfig
 from torch.optim import AdamW
@@ -25,6 +25,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from legal_eagle_xtuner import LEGAL_SYSTEM, SupervisedFinetune, legal_qa_map_fn_factory
 from legal_eagle_xtuner.data import legal_sft_dataset
+from legal_eagle_xtuner.precision import AutoAmpOptimWrapper
 from legal_eagle_xtuner.resume import ExactResumeHook
 from legal_eagle_xtuner.validation import ValLoss, ValLossLoop
 from xtuner.dataset import ConcatDataset
@@ -240,12 +241,14 @@ else:
 #######################################################################
 # optimizer
 optim_wrapper = dict(
-    type=AmpOptimWrapper,
+    type=AutoAmpOptimWrapper,
     optimizer=dict(type=optim_type, lr=lr, betas=betas, weight_decay=weight_decay),
     clip_grad=dict(max_norm=max_norm, error_if_nonfinite=False),
     accumulative_counts=accumulative_counts,
     loss_scale="dynamic",
-    dtype="float16",
+    # bf16 on GPUs that have it, else fp16 (the seed's): the rule of XTuner's
+    # deepspeed_zero2/3 "auto", so --deepspeed trains in the same precision
+    dtype="auto",
 )
 
 # learning policy: cosine from the first step to zero, no warmup (seed)

@@ -74,7 +74,7 @@ def test_config_values(name):
 
     assert cfg.train_dataloader.batch_size == exp["batch"]
     optim = cfg.optim_wrapper
-    assert type_name(optim.type) == "AmpOptimWrapper" and optim.dtype == "float16"
+    assert type_name(optim.type) == "AutoAmpOptimWrapper" and optim.dtype == "auto"
     assert optim.accumulative_counts == exp["accum"]
     assert optim.optimizer.lr == exp["lr"]
     assert optim.optimizer.weight_decay == exp["wd"]

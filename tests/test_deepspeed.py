@@ -1,0 +1,84 @@
+"""`xtuner train CONFIG --deepspeed deepspeed_zero2|3` resolves every config
+without a mismatch: XTuner's own resolution code runs (in a subprocess) up to
+the point where it builds the runner, on a pretend GPU with and without bf16."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from mmengine.config import Config
+
+from conftest import CONFIGS, REPO
+from legal_eagle_xtuner.precision import AutoAmpOptimWrapper, amp_dtype
+
+RESOLVE = r"""
+import importlib.machinery, json, sys, types
+import transformers, xtuner.model  # noqa: F401  (before any stand-in below)
+import xtuner.tools.utils as utils
+try:
+    import deepspeed  # noqa: F401
+except ImportError:  # XTuner only reads its version before the runner is built
+    stub = types.ModuleType("deepspeed")
+    stub.__version__ = "0.16.2"
+    stub.__spec__ = importlib.machinery.ModuleSpec("deepspeed", None)
+    sys.modules["deepspeed"] = stub
+bf16 = sys.argv.pop() == "bf16"
+utils.get_torch_device = lambda: types.SimpleNamespace(
+    is_available=lambda: True, is_bf16_supported=lambda: bf16)
+from mmengine.registry import RUNNERS
+
+def build(cfg, *args, **kwargs):
+    strategy = dict(cfg.strategy)
+    strategy.pop("type")
+    print("RESOLVED " + json.dumps({"strategy": strategy, "runner": cfg.runner_type,
+                                    "optim_wrapper": cfg.optim_wrapper["type"]}))
+    sys.exit(0)
+
+RUNNERS.build = build
+import runpy
+sys.argv[0] = "xtuner.tools.train"
+runpy.run_module("xtuner.tools.train", run_name="__main__", alter_sys=True)
+"""
+
+
+def _resolve(config, deepspeed, bf16, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-c", RESOLVE, str(config), "--deepspeed", deepspeed,
+         "--work-dir", str(tmp_path), "bf16" if bf16 else "fp16"],
+        capture_output=True, text=True, cwd=str(REPO), timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    line = next(l for l in proc.stdout.splitlines() if l.startswith("RESOLVED "))
+    return json.loads(line[len("RESOLVED "):]), out
+
+
+@pytest.mark.parametrize("deepspeed", ["deepspeed_zero2", "deepspeed_zero3"])
+@pytest.mark.parametrize("name", ["internlm_7b_disc", "internlm2_7b_disc",
+                                  "internlm2_20b_qlora_lawgpt"])
+def test_deepspeed_settings_agree_with_the_config(name, deepspeed, tmp_path):
+    cfg = Config.fromfile(str(CONFIGS / f"{name}.py"))
+    for bf16 in (True, False):
+        resolved, out = _resolve(CONFIGS / f"{name}.py", deepspeed, bf16, tmp_path)
+        assert "Mismatch" not in out  # XTuner warns and overrides on any
+        strategy = resolved["strategy"]
+        assert resolved["runner"] == "FlexibleRunner"
+        assert resolved["optim_wrapper"] == "DeepSpeedOptimWrapper"
+        assert strategy["train_micro_batch_size_per_gpu"] == cfg.train_dataloader.batch_size
+        assert strategy["gradient_accumulation_steps"] == cfg.optim_wrapper.accumulative_counts
+        assert strategy["gradient_clipping"] == cfg.optim_wrapper.clip_grad.max_norm
+        stage = strategy["config"]["zero_optimization"]["stage"]
+        assert stage == (2 if deepspeed.endswith("2") else 3)
+        # the same precision as the config trains in without DeepSpeed
+        ds = "bfloat16" if strategy["config"]["bf16"]["enabled"] else (
+            "float16" if strategy["config"]["fp16"]["enabled"] else "float32")
+        assert cfg.optim_wrapper.dtype == "auto"
+        assert ds == amp_dtype(bf16_supported=bf16), (bf16, strategy["config"])
+
+
+def test_auto_amp_dtype():
+    assert amp_dtype(bf16_supported=True) == "bfloat16"
+    assert amp_dtype(bf16_supported=False) == "float16"
+    import inspect
+
+    assert inspect.signature(AutoAmpOptimWrapper).parameters["dtype"].default == "auto"
