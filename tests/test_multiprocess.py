@@ -87,3 +87,22 @@ def test_two_processes_equal_one_with_the_same_global_batch(tiny_model, tmp_path
     assert moved > 1e-3 and diff <= 1e-5
     # the validation loss is gathered from both ranks: the same number
     assert two.val["val_loss"][-1][1] == pytest.approx(one.val["val_loss"][-1][1], abs=1e-5)
+
+
+@pytest.mark.parametrize("size, repeated", [(12, 0), (11, 1)])
+def test_ranks_take_disjoint_shares_of_each_epoch(size, repeated, monkeypatch):
+    # The configs' sampler (mmengine's DefaultSampler with the runner's seed):
+    # each rank takes every world_size-th index of the same shuffled order; an
+    # epoch that does not divide evenly repeats its first indices to fill up.
+    import mmengine.dataset.sampler as sampler_module
+
+    cfg = Config.fromfile(str(CONFIGS / "internlm2_7b_disc.py"))
+    assert cfg.train_dataloader.sampler.type is sampler_module.DefaultSampler
+    shares = []
+    for rank in (0, 1):
+        monkeypatch.setattr(sampler_module, "get_dist_info", lambda rank=rank: (rank, 2))
+        shares.append(list(sampler_module.DefaultSampler(list(range(size)), shuffle=True,
+                                                         seed=42)))
+    assert len(shares[0]) == len(shares[1]) == (size + 1) // 2
+    assert set(shares[0]) | set(shares[1]) == set(range(size))
+    assert len(set(shares[0]) & set(shares[1])) == repeated
