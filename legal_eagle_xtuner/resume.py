@@ -81,6 +81,8 @@ class ExactResumeHook(Hook):
         checkpoint[RNG_KEY] = _capture()
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        if not getattr(runner, "_resume", True):
+            return  # load_from without resume: weights only, a fresh run
         state = checkpoint.get(RNG_KEY)
         if state is None:
             runner.logger.warning(

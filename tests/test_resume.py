@@ -146,3 +146,16 @@ def test_checkpoints_are_written_through_a_temporary_file(shimmed, tmp_path, mon
     with pytest.raises(KeyboardInterrupt):
         LocalBackend().put(b"new", tmp_path / "ckpt" / "iter_8.pth")
     assert sorted(p.name for p in target.parent.iterdir()) == ["iter_4.pth"]
+
+
+def test_loading_weights_without_resume_keeps_a_fresh_runs_randomness():
+    from types import SimpleNamespace
+
+    from legal_eagle_xtuner.resume import RNG_KEY, ExactResumeHook, _capture
+
+    checkpoint = {"meta": {"iter": 8}, RNG_KEY: _capture()}
+    hook = ExactResumeHook()
+    hook.after_load_checkpoint(SimpleNamespace(_resume=False), checkpoint)  # load_from
+    assert hook._pending is None and hook._resumed_at == 0
+    hook.after_load_checkpoint(SimpleNamespace(_resume=True), checkpoint)  # resume
+    assert hook._pending is checkpoint[RNG_KEY] and hook._resumed_at == 8
