@@ -368,9 +368,10 @@ def _eval_generate(args) -> int:
             model=args.model, adapter=args.adapter, prompt_template=args.prompt_template,
             max_new_tokens=args.max_new_tokens, temperature=args.temperature,
             system=args.system)
-        check_run_settings(args.output, settings)
+        check_run_settings(args.output, settings, record=False)
         generator = HFGenerator(args.model, args.adapter, torch_dtype=args.torch_dtype,
                                 stop_words=template.get("STOP_WORDS", []))
+        check_run_settings(args.output, settings)
         total = sum(len(v) for v in work.values())
         with tqdm(total=total, unit="answer", desc="generate",
                   disable=True if args.no_progress else None) as bar:

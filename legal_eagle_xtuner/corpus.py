@@ -90,12 +90,18 @@ def stratum(value) -> str:
     return source
 
 
-def _strip_reference_block(text: str) -> str:
+def split_reference_block(text: str) -> tuple[list[str], str]:
+    """A user turn written with ``reference_placement="prompt"`` split into its
+    reference lines and the question; ``([], text)`` when it has no block."""
     if text.startswith(REFERENCE_HEADING):
         head, sep, rest = text.partition("\n\n")
         if sep:
-            return rest
-    return text
+            return [line.strip() for line in head.splitlines()[1:] if line.strip()], rest
+    return [], text
+
+
+def _strip_reference_block(text: str) -> str:
+    return split_reference_block(text)[1]
 
 
 def question_text(value) -> str:

@@ -168,3 +168,31 @@ def test_temperature_must_be_a_non_negative_number(value, tmp_path, capsys):
     assert exit_info.value.code == 2
     assert f"argument --temperature: must be a number >= 0, got '{value}'" in \
         capsys.readouterr().err
+
+
+def test_converted_records_give_back_their_reference_block(tmp_path):
+    from legal_eagle_xtuner.eval.generate import data_items
+
+    line = "《民法典》第一千零七十九条 夫妻一方要求离婚的，可以由有关组织进行调解。"
+    record = {"conversation": [{"system": "S", "input": f"参考法条：\n{line}\n\n能离婚吗？",
+                                "output": "可以。"}], "source": "disc_triplet", "id": "7"}
+    path = tmp_path / "eval.jsonl"
+    path.write_text(json.dumps(record, ensure_ascii=False) + "\n", "utf-8")
+    (item,), rejects, read = data_items(path)
+    assert (item.user, item.refr, item.system) == ("能离婚吗？", "可以。", "S")
+    assert item.extra["references"] == [line] and (rejects, read) == ([], 1)
+    (item,), _, _ = data_items(path, reference_placement="prompt")
+    assert item.user == f"参考法条：\n{line}\n\n能离婚吗？"
+
+
+def test_missing_model_or_adapter_is_a_message(tiny_model, lawbench_dir, tmp_path, capsys):
+    assert _generate(tmp_path / "no-model", tmp_path / "o1", "--lawbench", lawbench_dir) == 1
+    assert f"legal-eagle eval generate: {tmp_path / 'no-model'}: cannot load the model" in \
+        capsys.readouterr().err
+    assert _generate(tiny_model, tmp_path / "o2", "--lawbench", lawbench_dir,
+                     "--adapter", tmp_path / "no-adapter") == 1
+    assert f"{tmp_path / 'no-adapter'}: cannot load the adapter" in capsys.readouterr().err
+    # a failed start records no settings: the corrected command runs in the same folder
+    assert not (tmp_path / "o2").exists() or not list((tmp_path / "o2").iterdir())
+    assert _generate(tiny_model, tmp_path / "o2", "--lawbench", lawbench_dir,
+                     "--tasks", "3-7") == 0

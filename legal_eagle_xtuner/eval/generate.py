@@ -158,22 +158,11 @@ def lawbench_items(data_dir, tasks: Sequence[str] | None = None, limit: int | No
     return out
 
 
-def _split_reference_block(text: str) -> tuple[list[str], str]:
-    from ..map_fns import REFERENCE_HEADING
-
-    if text.startswith(REFERENCE_HEADING):
-        head, sep, rest = text.partition("\n\n")
-        if sep:
-            lines = [line.strip() for line in head.splitlines()[1:] if line.strip()]
-            return lines, rest
-    return [], text
-
-
 def data_items(path, *, reference_placement: str = "none", system: str | None = None,
                limit: int | None = None) -> tuple[list[EvalItem], list[str], int]:
     """The first turn of every usable record of ``path`` as an item, plus
     ``FILE:LINE: why`` for each record left out, and the number read."""
-    from ..corpus import CONVERSATION, iter_checked
+    from ..corpus import CONVERSATION, iter_checked, split_reference_block
     from ..map_fns import REFERENCE_HEADING
     from ..records import FileFormatError
     from ..references import normalize_references
@@ -189,7 +178,7 @@ def data_items(path, *, reference_placement: str = "none", system: str | None = 
                 continue
             turn = checked.output["conversation"][0]
             if checked.source == CONVERSATION:
-                references, question = _split_reference_block(turn["input"])
+                references, question = split_reference_block(turn["input"])
             else:
                 question = turn["input"]
                 refs = checked.value.get("reference")
@@ -228,16 +217,22 @@ class HFGenerator:
         else:
             dtype = {"fp16": torch.float16, "bf16": torch.bfloat16,
                      "fp32": torch.float32}[torch_dtype]
-        self.tokenizer = AutoTokenizer.from_pretrained(model, trust_remote_code=True)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(model, trust_remote_code=True)
+            llm = AutoModelForCausalLM.from_pretrained(model, trust_remote_code=True,
+                                                       torch_dtype=dtype)
+        except (OSError, ValueError) as exc:
+            raise GenerateError(f"{model}: cannot load the model: {exc}") from None
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
-        llm = AutoModelForCausalLM.from_pretrained(model, trust_remote_code=True,
-                                                   torch_dtype=dtype)
         if adapter:
             from peft import PeftModel
 
-            llm = PeftModel.from_pretrained(llm, adapter).merge_and_unload()
+            try:
+                llm = PeftModel.from_pretrained(llm, adapter).merge_and_unload()
+            except (OSError, ValueError) as exc:
+                raise GenerateError(f"{adapter}: cannot load the adapter: {exc}") from None
         self.model = llm.to(self.device).eval()
         self.stop_words = [w for w in stop_words if w]
         self.stop_ids = {self.tokenizer.eos_token_id} - {None}
@@ -274,9 +269,10 @@ class HFGenerator:
         return answers
 
 
-def check_run_settings(pred_dir, settings: GenerationSettings) -> None:
-    """Record ``settings`` in ``pred_dir/_run.json``, or check that the run
-    that wrote the folder used the same ones."""
+def check_run_settings(pred_dir, settings: GenerationSettings, *, record: bool = True) -> None:
+    """Check that the run that wrote ``pred_dir/_run.json`` used ``settings``;
+    if there is none yet and ``record``, write it (callers check before loading
+    the model and record once it loaded, so a failed start leaves nothing)."""
     path = Path(pred_dir) / RUN_FILE
     mine = asdict(settings)
     if path.exists():
@@ -291,7 +287,9 @@ def check_run_settings(pred_dir, settings: GenerationSettings) -> None:
             raise GenerateError(f"{pred_dir} holds predictions made with other settings ("
                                 + "; ".join(differ) + "); use another -o or delete it")
         return
-    write_json_atomic(path, {"settings": mine, "created": time.strftime("%Y-%m-%d %H:%M:%S")})
+    if record:
+        write_json_atomic(path, {"settings": mine,
+                                 "created": time.strftime("%Y-%m-%d %H:%M:%S")})
 
 
 def _load_existing(path: Path) -> dict:

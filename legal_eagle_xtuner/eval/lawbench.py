@@ -96,6 +96,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, NamedTuple
 
+from ..corpus import json_type
+
 __all__ = [
     "TASKS",
     "OPTIONAL_TASKS",
@@ -198,7 +200,7 @@ def load_predictions(path) -> list[dict]:
         raise LawBenchError(f"{path}: not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise LawBenchError(
-            f'{path}: expected a JSON object keyed "0".."N-1", got a JSON {_json_type(data)}'
+            f'{path}: expected a JSON object keyed "0".."N-1", got a JSON {json_type(data)}'
         )
     if not data:
         raise LawBenchError(f"{path}: no items")
@@ -220,26 +222,14 @@ def load_predictions(path) -> list[dict]:
     return items
 
 
-def _json_type(value) -> str:
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, bool):
-        return "boolean"
-    if value is None:
-        return "null"
-    return "number" if isinstance(value, (int, float)) else type(value).__name__
-
-
 def _item_problem(item) -> str | None:
     if not isinstance(item, dict):
-        return f"an item must be an object, got a JSON {_json_type(item)}"
+        return f"an item must be an object, got a JSON {json_type(item)}"
     for field in ("prediction", "refr"):
         if field not in item:
             return f"missing {field!r}"
         if not isinstance(item[field], str):
-            return f"{field!r} must be a string, got a JSON {_json_type(item[field])}"
+            return f"{field!r} must be a string, got a JSON {json_type(item[field])}"
     prompt = item.get("origin_prompt", "")
     if isinstance(prompt, str):
         return None
