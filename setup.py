@@ -44,8 +44,8 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.11,<3.13",
     packages=find_packages(include=["legal_eagle_xtuner", "legal_eagle_xtuner.*"]),
-    package_data={"legal_eagle_xtuner": ["samples/*.json", "samples/*.jsonl", "demo/*.py",
-                                        "eval/*.json"]},
+    package_data={"legal_eagle_xtuner": ["resources/*.json", "resources/samples/*.json",
+                                        "resources/samples/*.jsonl"]},
     install_requires=INSTALL_REQUIRES,
     extras_require={
         # The DeepSpeed release xtuner 0.2.0 asks for in its own extra.

@@ -1,7 +1,7 @@
 """Peak memory of `legal-eagle data` commands as the input grows.
 
 Generates DISC-Pair-shaped JSONL and LAW-GPT-92k-shaped JSON arrays of the
-given sizes (``legal_eagle_xtuner.synthetic``), runs each command in its own
+given sizes (``legal_eagle_xtuner.data.synthetic``), runs each command in its own
 process and reads that process's peak RSS from ``wait4``. The anchor is what
 loading the file whole costs: ``json.load`` (array) or a list of
 ``json.loads`` per line (JSONL) in a fresh interpreter — the approach of the
@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 # wait4() starts from its parent's RSS at fork time, so the package (which
 # imports torch and xtuner) is only ever imported in children.
 GENERATE = (
-    "import sys; from legal_eagle_xtuner.synthetic import write_corpus; "
+    "import sys; from legal_eagle_xtuner.data.synthetic import write_corpus; "
     "n, b = write_corpus(sys.argv[1], sys.argv[2], target_bytes=int(sys.argv[3]), "
     "seed=int(sys.argv[4]), fmt=sys.argv[5]); print(n, b)"
 )

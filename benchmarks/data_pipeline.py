@@ -1,6 +1,6 @@
 """Our data pipeline beside XTuner's lawyer path, on the same records.
 
-Generates a reproducible LAW-GPT-92k-shaped corpus (``legal_eagle_xtuner.synthetic``:
+Generates a reproducible LAW-GPT-92k-shaped corpus (``legal_eagle_xtuner.data.synthetic``:
 questions mostly 10-200 characters, answers 50-850, 1-4 statute references —
 the shape of ``训练数据_带法律依据_92k.json``, whose long, article-grounded answers
 are what stream packing cuts), trains a byte-level BPE tokenizer on it locally
@@ -14,7 +14,7 @@ records, tokenizer, template (internlm2_chat), max_length and process count:
     ``process_hf_dataset(pack_to_max_length=True)``;
 (b) ours: ``legal_qa_map_fn_factory(reference_placement="none")`` (the same
     text as (a): question and answer, references left out) + batched
-    tokenisation + best-fit packing (``legal_eagle_xtuner.data.build_best_fit``).
+    tokenisation + best-fit packing (``legal_eagle_xtuner.train.dataset.build_best_fit``).
 
 ``datasets`` caching is off, so both run cold. Printed for each: records/s,
 token utilisation of packs, samples split across packs, and the share of loss
@@ -105,9 +105,9 @@ def main() -> int:
     from xtuner.utils import PROMPT_TEMPLATE
 
     from legal_eagle_xtuner import legal_qa_map_fn_factory
-    from legal_eagle_xtuner.data import build_best_fit, default_num_proc
-    from legal_eagle_xtuner.synthetic import write_corpus
-    from legal_eagle_xtuner.tokenize import batch_encoder
+    from legal_eagle_xtuner.train.dataset import build_best_fit, default_num_proc
+    from legal_eagle_xtuner.data.synthetic import write_corpus
+    from legal_eagle_xtuner.train.tokenize import batch_encoder
 
     MMLogger.get_instance("legal-eagle-bench", log_level="WARNING")
     datasets.disable_caching()

@@ -11,7 +11,7 @@ What is built
   20b: hidden 6144, 48 layers, 48 heads, 8 KV heads, FFN 16384, same vocab), from
   the InternLM2 modeling files that xtuner ships (xtuner/_lite/modelings/internlm2),
   written with a config.json into a temporary directory exactly as
-  legal_eagle_xtuner.tiny does -- no hub, no checkpoint. It is wrapped by XTuner's
+  legal_eagle_xtuner.demo.tiny does -- no hub, no checkpoint. It is wrapped by XTuner's
   own SupervisedFinetune with the `model` settings of the config file
   (--config; default configs/internlm2_7b_disc.py for 7b and tiny,
   configs/internlm2_20b_qlora_lawgpt.py for 20b), read with mmengine's
@@ -41,7 +41,7 @@ What is built
 
 Data (two modes, same samples, same model, side by side)
   Sample lengths follow the config's sources: synthetic records of the real
-  sources' shape (legal_eagle_xtuner.synthetic; DISC-Law-SFT Pair/Triplet for the
+  sources' shape (legal_eagle_xtuner.data.synthetic; DISC-Law-SFT Pair/Triplet for the
   7B config, LAW-GPT 52k/92k for the 20B one, drawn by the real files' sizes),
   characters of all fields plus the system prompt divided by --chars-per-token
   (default 1.5, an assumption for InternLM2's tokenizer on Chinese), plus 15 tokens
@@ -53,7 +53,7 @@ Data (two modes, same samples, same model, side by side)
             max_length long (Packer keeps each source's last, partial pack as
             residue, and a short pack it makes of a source too small for one
             is dropped here), samples straddling a cut are split.
-    ours    legal_eagle_xtuner.packing.plan_packs(lengths, max_length, seed=...):
+    ours    legal_eagle_xtuner.train.packing.plan_packs(lengths, max_length, seed=...):
             whole samples, best fit; packs are padded per batch by
             xtuner.dataset.collate_fns.default_collate_fn.
   Batches are collated by default_collate_fn (use_varlen_attn=False, so attention
@@ -391,7 +391,7 @@ def sample_lengths(corpus: str, n_tokens: int, max_length: int, *, system_chars:
     """Token lengths of synthetic samples of ``corpus``'s sources, drawn by the
     real files' sizes, until their total (after truncation to ``max_length``)
     reaches ``n_tokens``. Returns {source: int64 array} in draw order."""
-    from legal_eagle_xtuner.synthetic import iter_records
+    from legal_eagle_xtuner.data.synthetic import iter_records
 
     sources = CORPORA[corpus]
     weights = np.array([w for _, w in sources], dtype=float)
@@ -445,7 +445,7 @@ def xtuner_packs(lengths_by_source: dict, max_length: int, vocab_size: int, seed
 
 
 def load_planner(spec: str):
-    """``module:function``, e.g. legal_eagle_xtuner.packing:plan_packs."""
+    """``module:function``, e.g. legal_eagle_xtuner.train.packing:plan_packs."""
     module, _, func = spec.partition(":")
     try:
         return getattr(importlib.import_module(module), func or "plan_packs")
@@ -505,7 +505,7 @@ def write_model_dir(out: Path, shape: dict) -> Path:
     """config.json (auto_map to the copied xtuner modeling files), as tiny.py.
     Attention is "eager", as in the hub's InternLM2 configs; XTuner switches to
     flash_attention_2 when flash-attn is installed."""
-    from legal_eagle_xtuner.tiny import write_internlm2_config
+    from legal_eagle_xtuner.demo.tiny import write_internlm2_config
 
     write_internlm2_config(out, **shape, bos_token_id=BOS, eos_token_id=EOS, pad_token_id=PAD,
                            torch_dtype="float16", use_cache=False, initializer_range=0.02)
@@ -741,9 +741,9 @@ def main(argv=None) -> int:
     parser.add_argument("--chars-per-token", type=float, default=1.5,
                         help="characters per InternLM2 token, to turn synthetic records "
                         "into token lengths (default 1.5)")
-    parser.add_argument("--plan-packs", default="legal_eagle_xtuner.packing:plan_packs",
+    parser.add_argument("--plan-packs", default="legal_eagle_xtuner.train.packing:plan_packs",
                         metavar="MODULE:FUNCTION",
-                        help="our pack planner (default legal_eagle_xtuner.packing:plan_packs)")
+                        help="our pack planner (default legal_eagle_xtuner.train.packing:plan_packs)")
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU only: torch threads (default 1; the tiny model is "
                         "latency-bound and more threads only contend on shared cores)")
@@ -812,7 +812,7 @@ def main(argv=None) -> int:
     all_lengths = np.concatenate(list(lengths.values()))
     total_tokens = int(all_lengths.sum())
 
-    from legal_eagle_xtuner.precision import amp_dtype as resolve_amp
+    from legal_eagle_xtuner.train.precision import amp_dtype as resolve_amp
 
     amp_name = resolve_amp() if settings.amp_dtype == "auto" else settings.amp_dtype
     amp_dtype = torch.bfloat16 if args.bf16 else getattr(torch, amp_name)

@@ -136,7 +136,7 @@ def _patch_checkpoint_io() -> bool:
     original = runner_module.find_latest_checkpoint
 
     def find_latest_checkpoint(path):
-        from .resume import is_complete_checkpoint, latest_complete_checkpoint
+        from legal_eagle_xtuner.train.resume import is_complete_checkpoint, latest_complete_checkpoint
 
         named = original(path)
         if named and is_complete_checkpoint(named):

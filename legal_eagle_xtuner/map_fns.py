@@ -25,13 +25,20 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
-from typing import Any, Callable
+from typing import Callable
 
 from xtuner.registry import MAP_FUNC
-from xtuner.utils import SYSTEM_TEMPLATE
 
-from .references import normalize_references
+from legal_eagle_xtuner.sources import (
+    LEGAL_SYSTEM,
+    REFERENCE_HEADING,
+    REFERENCE_PLACEMENTS,
+    SOURCE_FIELDS,
+    detect_source,
+    format_record_ref,
+    to_conversation,
+)
+from legal_eagle_xtuner.sources.base import check_placement, check_system
 
 __all__ = [
     "LEGAL_SYSTEM",
@@ -46,221 +53,8 @@ __all__ = [
     "to_conversation",
 ]
 
-# The default system prompt is XTuner's own lawyer prompt, verbatim
-# ("你现在是一名专业的中国律师，请根据用户的问题给出准确、有理有据的回复。\n").
-# XTuner's lawyer configs (internlm*_lawyer / the CrimeKgAssitant + Law_QA
-# recipes) train with exactly this text, so models fine-tuned here can be
-# compared with, and prompted like, models from those recipes. Pass
-# ``system=`` to the factory to use another prompt.
-LEGAL_SYSTEM: str = SYSTEM_TEMPLATE.lawyer
-
-REFERENCE_HEADING = "参考法条："
-"""Heading of the reference block put before the question (placement "prompt")."""
-
-REFERENCE_PLACEMENTS = ("prompt", "none")
-"""``"prompt"``: normalised references precede the question in the user turn;
-``"none"``: references are validated but left out."""
-
-SOURCE_FIELDS: dict[str, tuple[str, ...]] = {
-    "disc_pair": ("id", "input", "output"),
-    "disc_triplet": ("id", "reference", "input", "output"),
-    "lawgpt_52k": ("input", "output"),
-    "lawgpt_92k": ("question", "answer", "reference"),
-}
-"""Required fields of each source, in the order they are validated."""
-
 SOURCES = tuple(SOURCE_FIELDS)
-
-# (question field, answer field) of each source.
-_QA_FIELDS = {
-    "disc_pair": ("input", "output"),
-    "disc_triplet": ("input", "output"),
-    "lawgpt_52k": ("input", "output"),
-    "lawgpt_92k": ("question", "answer"),
-}
-
-_SNIPPET_CHARS = 30
-
-
-def _has(record: Mapping, field: str) -> bool:
-    # A None value counts as absent: ``datasets`` fills the columns a record
-    # lacks with None when files of different sources share one table.
-    return record.get(field) is not None
-
-
-def detect_source(record: dict) -> str:
-    """Return the source a record comes from, judged by its fields.
-
-    ``question`` + ``answer`` → ``"lawgpt_92k"``; ``input`` + ``output`` with
-    ``reference`` → ``"disc_triplet"``, with ``id`` → ``"disc_pair"``, else
-    ``"lawgpt_52k"``. Fields whose value is ``None`` count as absent.
-
-    A record with only one of the two text fields of a family (e.g. a
-    ``question`` but no ``answer``) is still attributed to that family, so that
-    :func:`to_conversation` can name the missing field. Any mapping is
-    accepted (``datasets`` passes a ``LazyRow``). Raises ``ValueError`` for a
-    non-mapping, or a record with none of ``question``/``answer``/``input``/
-    ``output`` set to a non-None value.
-    """
-    if not isinstance(record, Mapping):
-        raise ValueError(
-            f"record must be a dict or other mapping, got {type(record).__name__}"
-        )
-    if _has(record, "question") and _has(record, "answer"):
-        return "lawgpt_92k"
-    if _has(record, "input") and _has(record, "output"):
-        return _disc_or_52k(record)
-    if _has(record, "question") or _has(record, "answer"):
-        return "lawgpt_92k"
-    if _has(record, "input") or _has(record, "output"):
-        return _disc_or_52k(record)
-    fields = ", ".join(repr(key) for key in record if record[key] is not None) or "none"
-    expected = "; ".join(
-        f"{source} ({', '.join(fields_)})" for source, fields_ in SOURCE_FIELDS.items()
-    )
-    raise ValueError(
-        f"{format_record_ref(record)}: fields fit no known source "
-        f"(non-null fields: {fields}); expected the fields of one of: {expected}"
-    )
-
-
-def _disc_or_52k(record: dict) -> str:
-    if _has(record, "reference"):
-        return "disc_triplet"
-    if _has(record, "id"):
-        return "disc_pair"
-    return "lawgpt_52k"
-
-
-def format_record_ref(record: Any) -> str:
-    """Identify a record in error messages.
-
-    ``record id=<id>`` if it has a (non-empty string or integer) ``id``; else
-    ``record "<text>"`` with the first 30 characters of the first non-empty
-    ``question`` or ``input`` (whitespace collapsed, ``…`` appended when cut);
-    else ``record without id, question or input``.
-    """
-    if not isinstance(record, Mapping):
-        return f"record of type {type(record).__name__}"
-    record_id = record.get("id")
-    if isinstance(record_id, str) and record_id.strip():
-        return f"record id={record_id.strip()}"
-    if isinstance(record_id, int) and not isinstance(record_id, bool):
-        return f"record id={record_id}"
-    for field in ("question", "input"):
-        value = record.get(field)
-        if isinstance(value, str) and value.strip():
-            text = " ".join(value.split())
-            if len(text) > _SNIPPET_CHARS:
-                text = text[:_SNIPPET_CHARS] + "…"
-            return f'record "{text}"'
-    return "record without id, question or input"
-
-
-def _error(record: dict, source: str, message: str) -> ValueError:
-    return ValueError(f"{format_record_ref(record)} ({source}): {message}")
-
-
-def _check_text(record: dict, source: str, field: str, value: Any) -> str:
-    """Validate a required string value; ``field`` is its name in messages."""
-    if value is None:
-        raise _error(record, source, f"field '{field}' is None")
-    if not isinstance(value, str):
-        raise _error(
-            record, source, f"field '{field}' must be a string, got {type(value).__name__}"
-        )
-    if not value:
-        raise _error(record, source, f"field '{field}' is empty")
-    if not value.strip():
-        raise _error(record, source, f"field '{field}' is whitespace-only")
-    return value
-
-
-def _check_reference(record: dict, source: str, value: Any) -> list[str]:
-    if value is None:
-        raise _error(record, source, "field 'reference' is None")
-    if not isinstance(value, list):
-        raise _error(
-            record,
-            source,
-            f"field 'reference' must be a list of strings, got {type(value).__name__}",
-        )
-    for index, item in enumerate(value):
-        if not isinstance(item, str):
-            # Empty or blank entries are fine: normalisation drops them.
-            raise _error(
-                record,
-                source,
-                f"field 'reference[{index}]' must be a string, got {type(item).__name__}",
-            )
-    return value
-
-
-def _check_placement(reference_placement: Any) -> None:
-    if reference_placement not in REFERENCE_PLACEMENTS:
-        valid = ", ".join(repr(p) for p in REFERENCE_PLACEMENTS)
-        raise ValueError(
-            f"invalid reference_placement {reference_placement!r}; "
-            f"valid placements: {valid}"
-        )
-
-
-def _check_system(system: Any) -> str:
-    if system is None:
-        return LEGAL_SYSTEM
-    if not isinstance(system, str):
-        raise ValueError(f"system must be a string or None, got {type(system).__name__}")
-    return system
-
-
-def to_conversation(
-    record: dict, reference_placement: str = "prompt", system: str | None = None
-) -> dict:
-    """Convert one raw record of any supported source to XTuner's schema.
-
-    The question and answer are stripped of leading and trailing whitespace
-    (inner newlines are kept). With ``reference_placement="prompt"`` and
-    references that normalise to at least one line, the user turn is::
-
-        参考法条：
-        <line 1>
-        <line 2>
-
-        <question>
-
-    Otherwise (no references, or placement ``"none"``) it is the question.
-    ``system=None`` means :data:`LEGAL_SYSTEM`.
-
-    Raises ``ValueError`` for an invalid placement or system, a record that
-    is not a dict or fits no source, and for a required field that is
-    missing, None, not a string, empty or whitespace-only (``reference``:
-    not a list of strings).
-    """
-    _check_placement(reference_placement)
-    system = _check_system(system)
-    source = detect_source(record)
-
-    values: dict[str, Any] = {}
-    for field in SOURCE_FIELDS[source]:
-        if field not in record:
-            raise _error(record, source, f"missing required field '{field}'")
-        value = record[field]
-        if field == "reference":
-            values[field] = _check_reference(record, source, value)
-        else:
-            values[field] = _check_text(record, source, field, value)
-
-    question_field, answer_field = _QA_FIELDS[source]
-    question = values[question_field].strip()
-    answer = values[answer_field].strip()
-
-    user = question
-    if reference_placement == "prompt" and "reference" in values:
-        lines = normalize_references(values["reference"])
-        if lines:
-            user = "\n".join([REFERENCE_HEADING, *lines]) + "\n\n" + question
-
-    return {"conversation": [{"system": system, "input": user, "output": answer}]}
+"""Names of the raw sources the map function accepts."""
 
 
 def _map_record(
@@ -298,8 +92,8 @@ def legal_qa_map_fn_factory(
     imported constant when it dumps a config into the work dir, and a run
     restarted from that copy must train with the same prompt.
     """
-    _check_placement(reference_placement)
-    system = _check_system(_resolve_dotted_constant(system))
+    check_placement(reference_placement)
+    system = check_system(_resolve_dotted_constant(system))
     return functools.partial(
         _map_record, reference_placement=reference_placement, system=system
     )

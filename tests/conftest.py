@@ -7,7 +7,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / "configs"
-SAMPLES = REPO / "legal_eagle_xtuner" / "samples"
+SAMPLES = REPO / "legal_eagle_xtuner" / "resources" / "samples"
 
 # Never reach a model hub from the tests.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -18,7 +18,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory):
     """A tiny random InternLM2 (model + tokenizer) built for this test session."""
-    from legal_eagle_xtuner.tiny import build_tiny_internlm2
+    from legal_eagle_xtuner.demo.tiny import build_tiny_internlm2
 
     return build_tiny_internlm2(tmp_path_factory.mktemp("tiny-cache"))
 

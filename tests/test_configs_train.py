@@ -39,7 +39,7 @@ TEMPLATE_MARK = {
 
 @pytest.mark.parametrize("name", sorted(DATA))
 def test_config_trains_converts_and_chats(name, tiny_model, tmp_path):
-    from legal_eagle_xtuner.smoke import SmokeOverrides, derive_smoke_config
+    from legal_eagle_xtuner.train.smoke import SmokeOverrides, derive_smoke_config
 
     real = Config.fromfile(str(CONFIGS / f"{name}.py"))
     accumulation = real.optim_wrapper.accumulative_counts

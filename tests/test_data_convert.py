@@ -468,7 +468,7 @@ def test_data_help_explains_each_command(capsys):
 
 
 def test_every_command_on_generated_files_of_the_four_sources(tmp_path, monkeypatch, capsys):
-    from legal_eagle_xtuner.synthetic import DISC_PAIR_TASKS, SOURCES, write_corpus
+    from legal_eagle_xtuner.data.synthetic import DISC_PAIR_TASKS, SOURCES, write_corpus
 
     monkeypatch.chdir(tmp_path)
     files, total = [], 0

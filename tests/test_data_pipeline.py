@@ -13,7 +13,7 @@ from xtuner.utils import IGNORE_INDEX, PROMPT_TEMPLATE
 
 from conftest import SAMPLES
 from legal_eagle_xtuner import legal_qa_map_fn_factory
-from legal_eagle_xtuner.data import legal_sft_dataset
+from legal_eagle_xtuner.train.dataset import legal_sft_dataset
 
 FILES = [str(SAMPLES / name) for name in
          ("disc_triplet.jsonl", "disc_pair.jsonl", "lawgpt_52k.json", "lawgpt_92k.json")]
@@ -88,7 +88,7 @@ def test_second_build_reuses_the_cache(tiny_model, tmp_path):
 
 
 def test_overlong_samples_are_counted(tiny_model, tmp_path, monkeypatch):
-    import legal_eagle_xtuner.data as data
+    import legal_eagle_xtuner.train.dataset as data
 
     logged = []
     monkeypatch.setattr(data, "_log", lambda message, level=None: logged.append(message))
@@ -118,7 +118,7 @@ def _rank_main(rank, world, init_file, cfg, out_dir):
 
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
                             world_size=world)
-    import legal_eagle_xtuner.data as data
+    import legal_eagle_xtuner.train.dataset as data
 
     built = []
     real = data.build_best_fit
@@ -148,7 +148,7 @@ from transformers import AutoTokenizer
 from xtuner.dataset.map_fns import template_map_fn_factory
 from xtuner.utils import PROMPT_TEMPLATE
 from legal_eagle_xtuner import legal_qa_map_fn_factory
-import legal_eagle_xtuner.data as data
+import legal_eagle_xtuner.train.dataset as data
 data._log = lambda message, level=None: print("LOG", message)
 packed = data.legal_sft_dataset(
     dataset=dict(type=load_dataset, path="json", data_files=dict(train=[sys.argv[1]]),

@@ -1,4 +1,4 @@
-"""Tests for legal_eagle_xtuner.decontaminate: benchmark-overlap flagging."""
+"""Tests for legal_eagle_xtuner.data.decontaminate: benchmark-overlap flagging."""
 
 import json
 import os
@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from legal_eagle_xtuner import decontaminate as dc
-from legal_eagle_xtuner.decontaminate import (
+from legal_eagle_xtuner.data import decontaminate as dc
+from legal_eagle_xtuner.data.decontaminate import (
     DecontaminationError,
     TaskOverlap,
     decontaminate,
@@ -19,7 +19,7 @@ from legal_eagle_xtuner.decontaminate import (
     report_lines,
 )
 
-SAMPLES = Path(__file__).resolve().parents[1] / "legal_eagle_xtuner" / "samples"
+from legal_eagle_xtuner.resources import SAMPLES  # noqa: E402
 LAWBENCH = Path(__file__).resolve().parents[2] / "shared" / "lawbench" / "data" / "zero_shot"
 
 INSTRUCTION = "请根据具体场景与问题给出法律依据，只需要给出具体法条内容，每个场景仅涉及一个法条。"

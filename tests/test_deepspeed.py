@@ -10,7 +10,7 @@ import pytest
 from mmengine.config import Config
 
 from conftest import CONFIGS, REPO
-from legal_eagle_xtuner.precision import AutoAmpOptimWrapper, amp_dtype
+from legal_eagle_xtuner.train.precision import AutoAmpOptimWrapper, amp_dtype
 
 RESOLVE = r"""
 import importlib.machinery, json, sys, types

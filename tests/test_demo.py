@@ -13,7 +13,7 @@ from conftest import REPO
 def test_tiny_model_is_cached_and_loads(tiny_model):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from legal_eagle_xtuner.tiny import build_tiny_internlm2
+    from legal_eagle_xtuner.demo.tiny import build_tiny_internlm2
 
     stamp = (tiny_model / "model.safetensors").stat().st_mtime_ns
     assert build_tiny_internlm2(tiny_model.parent) == tiny_model

@@ -100,7 +100,7 @@ def test_generate_resumes_and_refuses_other_settings(tiny_model, lawbench_dir, t
 
 
 def test_generate_on_held_out_data_keeps_references_for_citations(tiny_model, tmp_path, capsys):
-    from legal_eagle_xtuner.references import normalize_references
+    from legal_eagle_xtuner.sources.references import normalize_references
 
     records = [json.loads(line) for line in
                (SAMPLES / "disc_triplet.jsonl").read_text("utf-8").splitlines()]

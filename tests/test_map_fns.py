@@ -21,7 +21,7 @@ from legal_eagle_xtuner.map_fns import (
     to_conversation,
 )
 
-SAMPLES = Path(map_fns.__file__).parent / "samples"
+from legal_eagle_xtuner.resources import SAMPLES
 XTUNER_LAWYER = "你现在是一名专业的中国律师，请根据用户的问题给出准确、有理有据的回复。\n"
 CUSTOM_SYSTEM = "你是一名劳动法律师。"
 
@@ -524,7 +524,7 @@ def test_samples_convert(name, source):
 
 def test_lawgpt_92k_sample_has_continuations_and_duplicates():
     references = [r for record in load_sample("lawgpt_92k.json") for r in record["reference"]]
-    from legal_eagle_xtuner.references import parse_reference
+    from legal_eagle_xtuner.sources.references import parse_reference
 
     parsed = [parse_reference(r) for r in references]
     assert any(a.law and a.article is None for a in parsed)  # continuation

@@ -12,7 +12,7 @@ import torch
 from mmengine.config import Config
 
 from conftest import CONFIGS, SAMPLES, run_module
-from legal_eagle_xtuner.plot import read_scalars
+from legal_eagle_xtuner.train.plot import read_scalars
 
 STEPS = 4  # optimizer steps; each takes 2 samples (global batch 2)
 LAUNCHER = Path(__file__).with_name("cpu_torchrun.py")
@@ -23,7 +23,7 @@ DATA = {
 
 
 def _config(tiny_model, path, *, accumulation, max_iters):
-    from legal_eagle_xtuner.smoke import SmokeOverrides, derive_smoke_config
+    from legal_eagle_xtuner.train.smoke import SmokeOverrides, derive_smoke_config
 
     derive_smoke_config(CONFIGS / "internlm2_7b_disc.py", path,
                         SmokeOverrides(model_path=str(tiny_model), data_files=DATA,

@@ -11,7 +11,7 @@ from datasets.table import MemoryMappedTable
 from xtuner.dataset.collate_fns import default_collate_fn
 from xtuner.utils import DEFAULT_PAD_TOKEN_INDEX, IGNORE_INDEX
 
-from legal_eagle_xtuner.packing import OVERLONG, PackStats, pack_dataset, plan_packs
+from legal_eagle_xtuner.train.packing import OVERLONG, PackStats, pack_dataset, plan_packs
 
 # Token value of position p of sample i: i * BASE + p, so every token names its
 # sample and position (lengths stay below BASE).

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from legal_eagle_xtuner.cli import main
-from legal_eagle_xtuner.plot import PlotError, ema, read_scalars, summary_lines
+from legal_eagle_xtuner.train.plot import PlotError, ema, read_scalars, summary_lines
 
 
 def _log(work, stamp, rows, tail=""):
@@ -55,7 +55,7 @@ def test_ema_is_debiased():
 
 
 def test_auto_smoothing_window_is_a_twentieth_of_the_curve():
-    from legal_eagle_xtuner.plot import auto_smoothing
+    from legal_eagle_xtuner.train.plot import auto_smoothing
 
     assert auto_smoothing(10) == 0.0
     assert auto_smoothing(100) == pytest.approx(0.8)  # window 1 / (1 - w) = 5 points

@@ -1,11 +1,11 @@
-"""Tests for legal_eagle_xtuner.records: streaming JSONL / JSON-array readers."""
+"""Tests for legal_eagle_xtuner.data.records: streaming JSONL / JSON-array readers."""
 
 import json
 import tracemalloc
 
 import pytest
 
-from legal_eagle_xtuner.records import (
+from legal_eagle_xtuner.data.records import (
     FileFormatError,
     Problem,
     Record,
@@ -232,7 +232,7 @@ def test_array_record_of_5_mb(tmp_path):
 
 
 def test_numbers_split_across_chunks(tmp_path, monkeypatch):
-    from legal_eagle_xtuner import records
+    from legal_eagle_xtuner.data import records
 
     monkeypatch.setattr(records, "CHUNK_BYTES", 7)
     items = [123456789012, -1.5e10, "汉字" * 5, {"k": [True, None]}, 3]

@@ -1,6 +1,6 @@
 import pytest
 
-from legal_eagle_xtuner.references import (
+from legal_eagle_xtuner.sources.references import (
     Article,
     article_to_chinese,
     normalize_references,

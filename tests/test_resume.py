@@ -15,7 +15,7 @@ from mmengine.config import Config
 
 from conftest import run_module
 from legal_eagle_xtuner.demo import CONFIG, SAMPLE_FILES
-from legal_eagle_xtuner.plot import read_scalars
+from legal_eagle_xtuner.train.plot import read_scalars
 
 MAX_ITERS = 12
 EVERY = 4  # checkpoint and validation interval
@@ -23,7 +23,7 @@ EVERY = 4  # checkpoint and validation interval
 
 @pytest.fixture(scope="module")
 def config(tiny_model, tmp_path_factory):
-    from legal_eagle_xtuner.smoke import SmokeOverrides, derive_smoke_config
+    from legal_eagle_xtuner.train.smoke import SmokeOverrides, derive_smoke_config
 
     path = derive_smoke_config(
         CONFIG, tmp_path_factory.mktemp("resume") / "cfg.py",
@@ -112,7 +112,7 @@ def _checkpoint_bytes():
 
 
 def test_resume_skips_a_half_written_checkpoint(shimmed, tmp_path, caplog):
-    from legal_eagle_xtuner.resume import is_complete_checkpoint
+    from legal_eagle_xtuner.train.resume import is_complete_checkpoint
 
     whole = _checkpoint_bytes()
     (tmp_path / "iter_4.pth").write_bytes(whole)
@@ -151,7 +151,7 @@ def test_checkpoints_are_written_through_a_temporary_file(shimmed, tmp_path, mon
 def test_loading_weights_without_resume_keeps_a_fresh_runs_randomness():
     from types import SimpleNamespace
 
-    from legal_eagle_xtuner.resume import RNG_KEY, ExactResumeHook, _capture
+    from legal_eagle_xtuner.train.resume import RNG_KEY, ExactResumeHook, _capture
 
     checkpoint = {"meta": {"iter": 8}, RNG_KEY: _capture()}
     hook = ExactResumeHook()

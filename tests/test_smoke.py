@@ -6,7 +6,7 @@ from mmengine.config import Config
 
 from legal_eagle_xtuner import LEGAL_SYSTEM
 from legal_eagle_xtuner.cli import main
-from legal_eagle_xtuner.smoke import SmokeOverrides, derive_smoke_config
+from legal_eagle_xtuner.train.smoke import SmokeOverrides, derive_smoke_config
 
 DATA = {
     "./data/CrimeKgAssitant清洗后_52k.json": str(SAMPLES / "lawgpt_52k.json"),

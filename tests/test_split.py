@@ -1,4 +1,4 @@
-"""Tests for legal_eagle_xtuner.split: deterministic stratified held-out split."""
+"""Tests for legal_eagle_xtuner.data.split: deterministic stratified held-out split."""
 
 import hashlib
 import json
@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from legal_eagle_xtuner import split as split_module
-from legal_eagle_xtuner.dedupe import normalize_text
-from legal_eagle_xtuner.split import (
+from legal_eagle_xtuner.data import split as split_module
+from legal_eagle_xtuner.data.dedupe import normalize_text
+from legal_eagle_xtuner.data.split import (
     SplitError,
     record_key,
     report_lines,
@@ -111,7 +111,7 @@ def test_multi_stratum_counts_follow_quotas(tmp_path):
     }
     train, held = read_jsonl(result.train_path), read_jsonl(result.eval_path)
     assert (len(train), len(held)) == (30, 10)
-    from legal_eagle_xtuner.corpus import stratum
+    from legal_eagle_xtuner.sources import stratum
 
     for name, (total, n_eval) in result.strata.items():
         assert sum(stratum(r) == name for r in held) == n_eval

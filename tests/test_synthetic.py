@@ -1,4 +1,4 @@
-"""Tests for legal_eagle_xtuner.synthetic: deterministic synthetic corpora."""
+"""Tests for legal_eagle_xtuner.data.synthetic: deterministic synthetic corpora."""
 
 import collections
 import hashlib
@@ -11,14 +11,14 @@ from itertools import islice
 import cn2an
 import pytest
 
-from legal_eagle_xtuner import synthetic
+from legal_eagle_xtuner.data import synthetic
 from legal_eagle_xtuner.map_fns import (
     REFERENCE_HEADING,
     SOURCE_FIELDS,
     detect_source,
     to_conversation,
 )
-from legal_eagle_xtuner.synthetic import (
+from legal_eagle_xtuner.data.synthetic import (
     DISC_PAIR_TASKS,
     SOURCES,
     chinese_numeral,

@@ -1,4 +1,4 @@
-"""``legal_eagle_xtuner.tokenize`` gives exactly XTuner's per-example result.
+"""``legal_eagle_xtuner.train.tokenize`` gives exactly XTuner's per-example result.
 
 Every test compares :func:`encode_batch` with the real thing,
 ``encode_fn(template_map_fn(deepcopy(example), template), tokenizer, max_length)``
@@ -22,8 +22,8 @@ from xtuner.dataset.utils import encode_fn
 from xtuner.utils import IGNORE_INDEX, PROMPT_TEMPLATE
 
 from legal_eagle_xtuner.map_fns import to_conversation
-from legal_eagle_xtuner.synthetic import SOURCES, iter_records
-from legal_eagle_xtuner.tokenize import batch_encoder, encode_batch
+from legal_eagle_xtuner.data.synthetic import SOURCES, iter_records
+from legal_eagle_xtuner.train.tokenize import batch_encoder, encode_batch
 
 HUGE = sys.maxsize  # encode_fn needs an int; this one never truncates
 
@@ -35,7 +35,7 @@ HUGE = sys.maxsize  # encode_fn needs an int; this one never truncates
 def tiny_tokenizer(tmp_path_factory):
     from transformers import AutoTokenizer
 
-    from legal_eagle_xtuner.tiny import build_tiny_internlm2
+    from legal_eagle_xtuner.demo.tiny import build_tiny_internlm2
 
     path = build_tiny_internlm2(tmp_path_factory.mktemp("tokenize-tiny"))
     return AutoTokenizer.from_pretrained(path, trust_remote_code=True)

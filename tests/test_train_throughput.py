@@ -19,7 +19,7 @@ tt = importlib.util.module_from_spec(_spec)
 sys.modules["train_throughput"] = tt  # dataclasses look their module up
 _spec.loader.exec_module(tt)
 
-# A stand-in for legal_eagle_xtuner.packing.plan_packs with the same contract
+# A stand-in for legal_eagle_xtuner.train.packing.plan_packs with the same contract
 # (every sample in exactly one pack, at most max_length tokens per pack), used only
 # while that module is not there.
 STUB_PACKING = textwrap.dedent("""
@@ -44,7 +44,7 @@ STUB_PACKING = textwrap.dedent("""
 
 def _has_packing():
     try:
-        from legal_eagle_xtuner.packing import plan_packs  # noqa: F401
+        from legal_eagle_xtuner.train.packing import plan_packs  # noqa: F401
     except ImportError:
         return False
     return True
@@ -54,9 +54,9 @@ def _has_packing():
 def planner(tmp_path, monkeypatch):
     """(--plan-packs value, the function): the real planner, else the stub."""
     if _has_packing():
-        from legal_eagle_xtuner.packing import plan_packs
+        from legal_eagle_xtuner.train.packing import plan_packs
 
-        return "legal_eagle_xtuner.packing:plan_packs", plan_packs
+        return "legal_eagle_xtuner.train.packing:plan_packs", plan_packs
     (tmp_path / "stub_packing.py").write_text(STUB_PACKING, encoding="utf-8")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(

@@ -7,10 +7,10 @@ import pytest
 import torch
 from datasets import load_dataset
 
-from legal_eagle_xtuner.data import held_out_dataset
-from legal_eagle_xtuner.split import split_file
-from legal_eagle_xtuner.synthetic import write_corpus
-from legal_eagle_xtuner.validation import ValLoss, target_tokens
+from legal_eagle_xtuner.train.dataset import held_out_dataset
+from legal_eagle_xtuner.data.split import split_file
+from legal_eagle_xtuner.data.synthetic import write_corpus
+from legal_eagle_xtuner.train.validation import ValLoss, target_tokens
 
 
 @pytest.fixture(scope="module")

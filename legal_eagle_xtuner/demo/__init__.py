@@ -21,8 +21,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from legal_eagle_xtuner.resources import SAMPLES
+
 CONFIG = Path(__file__).with_name("tiny_internlm2_demo.py")
-SAMPLES = Path(__file__).parent.parent / "samples"
 SAMPLE_FILES = {
     "disc_pair.jsonl": SAMPLES / "disc_pair.jsonl",
     "disc_triplet.jsonl": SAMPLES / "disc_triplet.jsonl",
@@ -122,7 +123,7 @@ def _losses(work_dir: Path) -> list[float]:
 def _curves(train_dir: Path, out: Path) -> str:
     """Validation loss in words and the curves drawn to ``out`` (what
     ``legal-eagle plot`` does)."""
-    from ..plot import PlotError, plot_run, read_scalars
+    from legal_eagle_xtuner.train.plot import PlotError, plot_run, read_scalars
 
     try:
         run = read_scalars(train_dir)
@@ -151,8 +152,8 @@ def _answer(chat_output: str) -> str:
 def run_demo(work_dir: str | Path = "legal-eagle-demo", max_new_tokens: int = 48,
              echo=print) -> DemoResult:
     """Run the demo in ``work_dir`` and return what it did."""
-    from ..smoke import SmokeOverrides, derive_smoke_config
-    from ..tiny import build_tiny_internlm2
+    from legal_eagle_xtuner.train.smoke import SmokeOverrides, derive_smoke_config
+    from legal_eagle_xtuner.demo.tiny import build_tiny_internlm2
 
     start = time.time()
     work_dir = Path(work_dir).resolve()

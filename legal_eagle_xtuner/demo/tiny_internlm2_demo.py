@@ -19,9 +19,9 @@ from torch.optim import AdamW
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from legal_eagle_xtuner import LEGAL_SYSTEM, SupervisedFinetune, legal_qa_map_fn
-from legal_eagle_xtuner.data import legal_sft_dataset
-from legal_eagle_xtuner.resume import ExactResumeHook
-from legal_eagle_xtuner.validation import ValLoss, ValLossLoop
+from legal_eagle_xtuner.train.dataset import legal_sft_dataset
+from legal_eagle_xtuner.train.resume import ExactResumeHook
+from legal_eagle_xtuner.train.validation import ValLoss, ValLossLoop
 from xtuner.dataset import ConcatDataset
 from xtuner.dataset.collate_fns import default_collate_fn
 from xtuner.dataset.map_fns import template_map_fn_factory

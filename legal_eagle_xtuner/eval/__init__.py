@@ -1,2 +1,3 @@
-"""Evaluation: LawBench-format generation and scoring, citation accuracy on
-held-out data, and comparison of two scored runs."""
+"""Did it help? Generate answers with base model and adapter (``generate``), score them
+as LawBench publishes (``lawbench``) and by cited articles (``citations``), ``report``.
+Imports ``sources`` and ``data`` (reading records, atomic files); never ``train``."""

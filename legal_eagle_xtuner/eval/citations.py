@@ -76,8 +76,8 @@ from typing import Iterable, Mapping
 
 import cn2an
 
-from .lawbench import lcs_length  # bit-parallel LCS over any two sequences
-from ..references import (
+from legal_eagle_xtuner.eval.lawbench import lcs_length  # bit-parallel LCS over any two sequences
+from legal_eagle_xtuner.sources.references import (
     FULLWIDTH_DIGITS,
     LAW_NAME_END_RE,
     NUMERAL,
@@ -247,7 +247,7 @@ def _reference_citations(refs: Iterable[str]) -> list[Citation]:
     """Gold citations from a record's reference list (DISC or LAW-GPT style).
 
     Each entry's leading ``law + article`` is read with
-    :func:`~legal_eagle_xtuner.references.parse_reference`, so articles that a
+    :func:`~legal_eagle_xtuner.sources.references.parse_reference`, so articles that a
     statute text mentions in passing are not counted. LAW-GPT continuation
     paragraphs (a law but no article) add nothing; an entry where no law was
     recognised at its start is searched with :func:`parse_citations`.

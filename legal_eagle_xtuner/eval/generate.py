@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from ..files import OutputError, write_json_atomic
+from legal_eagle_xtuner.data.files import OutputError, write_json_atomic
 
 __all__ = [
     "RUN_FILE",
@@ -114,7 +114,7 @@ def build_prompt(template: dict, user: str, system: str | None = None) -> str:
 
 
 def _task_files(data_dir: Path, tasks: Sequence[str] | None) -> list[tuple[str, Path]]:
-    from .lawbench import TASKS
+    from legal_eagle_xtuner.eval.lawbench import TASKS
 
     if not data_dir.is_dir():
         raise GenerateError(f"{data_dir}: no such directory")
@@ -162,10 +162,10 @@ def data_items(path, *, reference_placement: str = "none", system: str | None = 
                limit: int | None = None) -> tuple[list[EvalItem], list[str], int]:
     """The first turn of every usable record of ``path`` as an item, plus
     ``FILE:LINE: why`` for each record left out, and the number read."""
-    from ..corpus import CONVERSATION, iter_checked, split_reference_block
-    from ..map_fns import REFERENCE_HEADING
-    from ..records import FileFormatError
-    from ..references import normalize_references
+    from legal_eagle_xtuner.data.corpus import iter_checked
+    from legal_eagle_xtuner.sources import CONVERSATION, REFERENCE_HEADING, split_reference_block
+    from legal_eagle_xtuner.data.records import FileFormatError
+    from legal_eagle_xtuner.sources.references import normalize_references
 
     items, rejects, read = [], [], 0
     try:

@@ -96,7 +96,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, NamedTuple
 
-from ..corpus import json_type
+from legal_eagle_xtuner.data.corpus import json_type
+from legal_eagle_xtuner.resources import LAWBENCH_LABELS
 
 __all__ = [
     "TASKS",
@@ -137,7 +138,7 @@ OPTIONAL_TASKS: dict[str, str] = {
     "alignment against the source sentence (corpus-level F0.5), not implemented",
 }
 
-LABELS_FILE = Path(__file__).with_name("lawbench_labels.json")
+LABELS_FILE = LAWBENCH_LABELS
 
 MAX_LOG_DISTANCE = math.log(216)
 """Distance of an abstaining 3-4/3-5 item, and the scale of their score."""

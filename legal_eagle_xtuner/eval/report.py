@@ -15,8 +15,8 @@ import json
 import math
 from pathlib import Path
 
-from .citations import CitationScore, score_items
-from .lawbench import TASKS, LawBenchError, score_dir, scores_json
+from legal_eagle_xtuner.eval.citations import CitationScore, score_items
+from legal_eagle_xtuner.eval.lawbench import TASKS, LawBenchError, score_dir, scores_json
 
 __all__ = ["ReportError", "compare_lines", "data_files", "data_json", "load_run",
            "score_data_file"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 def _demo(args) -> int:
-    from .demo import StepFailed, run_demo
+    from legal_eagle_xtuner.demo import StepFailed, run_demo
 
     try:
         result = run_demo(args.work_dir, max_new_tokens=args.max_new_tokens)
@@ -24,7 +24,7 @@ def _demo(args) -> int:
 
 
 def _smoke_config(args) -> int:
-    from .smoke import SmokeOverrides, derive_smoke_config
+    from legal_eagle_xtuner.train.smoke import SmokeOverrides, derive_smoke_config
 
     data = {}
     for item in args.data or []:
@@ -89,7 +89,7 @@ def _progress(args):
 
 
 def _data_inspect(args) -> int:
-    from .stats import TokenCounter, inspect_file, report_lines
+    from legal_eagle_xtuner.data.inspect import TokenCounter, inspect_file, report_lines
 
     counter = None
     if args.tokenizer:
@@ -111,7 +111,7 @@ def _data_inspect(args) -> int:
 
 
 def _data_validate(args) -> int:
-    from .convert import ConvertError, validate_files
+    from legal_eagle_xtuner.data.convert import ConvertError, validate_files
 
     try:
         result = validate_files(args.files, reference_placement=args.reference_placement,
@@ -135,7 +135,7 @@ def _print_err(line: str) -> None:
 
 
 def _data_convert(args) -> int:
-    from .convert import ConvertError, convert_files
+    from legal_eagle_xtuner.data.convert import ConvertError, convert_files
 
     try:
         result = convert_files(
@@ -166,7 +166,7 @@ def _data_convert(args) -> int:
 
 
 def _data_split(args) -> int:
-    from .split import SplitError, report_lines, split_file
+    from legal_eagle_xtuner.data.split import SplitError, report_lines, split_file
 
     try:
         result = split_file(args.file, args.output, eval_size=args.eval_size,
@@ -180,7 +180,7 @@ def _data_split(args) -> int:
 
 
 def _data_decontaminate(args) -> int:
-    from .decontaminate import (DecontaminationError, decontaminate, load_benchmarks,
+    from legal_eagle_xtuner.data.decontaminate import (DecontaminationError, decontaminate, load_benchmarks,
                                 report_lines)
 
     try:
@@ -320,7 +320,7 @@ def _add_data_parser(sub) -> None:
 
 
 def _plot(args) -> int:
-    from .plot import PlotError, plot_run, read_scalars, summary_lines
+    from legal_eagle_xtuner.train.plot import PlotError, plot_run, read_scalars, summary_lines
 
     try:
         run = read_scalars(args.work_dir)
@@ -344,11 +344,11 @@ def _eval_err(command: str, message) -> None:
 def _eval_generate(args) -> int:
     from tqdm.auto import tqdm
 
-    from .eval.generate import (GenerateError, GenerationSettings, HFGenerator,
+    from legal_eagle_xtuner.eval.generate import (GenerateError, GenerationSettings, HFGenerator,
                                 check_run_settings, data_items,
                                 generate_file, lawbench_items, prompt_template)
-    from .files import OutputError
-    from .map_fns import LEGAL_SYSTEM
+    from legal_eagle_xtuner.data.files import OutputError
+    from legal_eagle_xtuner.sources import LEGAL_SYSTEM
 
     system = LEGAL_SYSTEM if args.system == "legal" else args.system
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
@@ -396,9 +396,9 @@ def _eval_generate(args) -> int:
 def _eval_score(args) -> int:
     import json
 
-    from .eval.citations import report_lines
-    from .eval.lawbench import LawBenchError, score_dir, scores_json, table_lines
-    from .eval.report import DATA_PREFIX, ReportError, data_json, score_data_file
+    from legal_eagle_xtuner.eval.citations import report_lines
+    from legal_eagle_xtuner.eval.lawbench import LawBenchError, score_dir, scores_json, table_lines
+    from legal_eagle_xtuner.eval.report import DATA_PREFIX, ReportError, data_json, score_data_file
 
     if not args.lawbench and not args.data:
         _eval_err("score", "give --lawbench PRED_DIR and/or --data PRED_FILE")
@@ -428,7 +428,7 @@ def _eval_score(args) -> int:
 def _eval_compare(args) -> int:
     import json
 
-    from .eval.report import ReportError, compare_lines, load_run
+    from legal_eagle_xtuner.eval.report import ReportError, compare_lines, load_run
 
     try:
         a = load_run(args.run_a, progress=_progress(args))

@@ -4,7 +4,7 @@ mmengine's ``LocalVisBackend`` writes one JSON object a line to
 ``WORK_DIR/<timestamp>/vis_data/scalars.json``: training rows (``loss``,
 ``lr``, ``grad_norm``, ``tokens_per_sec``, ... with ``step``) every logging
 interval, and validation rows (``val_loss`` from
-:mod:`legal_eagle_xtuner.validation`) after each validation. A resumed run
+:mod:`legal_eagle_xtuner.train.validation`) after each validation. A resumed run
 starts a new timestamp directory; :func:`read_scalars` merges them in order,
 a later run's value for a step replacing an earlier one's.
 """

@@ -24,9 +24,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .corpus import byte_progress, disc_task, iter_checked
-from .map_fns import REFERENCE_HEADING
-from .records import FileFormatError, detect_encoding, detect_format
+from legal_eagle_xtuner.data.corpus import byte_progress, iter_checked
+from legal_eagle_xtuner.sources import REFERENCE_HEADING, disc_task
+from legal_eagle_xtuner.data.records import FileFormatError, detect_encoding, detect_format
 
 __all__ = ["FileStats", "LengthStats", "TokenCounter", "inspect_file", "report_lines"]
 

@@ -1,6 +1,6 @@
 """``legal-eagle data validate`` and ``legal-eagle data convert``.
 
-Both read files with :func:`~legal_eagle_xtuner.corpus.iter_checked`, i.e.
+Both read files with :func:`~legal_eagle_xtuner.data.corpus.iter_checked`, i.e.
 through the map function training uses, so a file that validates converts, and
 a converted file trains without a map function.
 
@@ -42,9 +42,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .corpus import Checked, FileFormatError, byte_progress, iter_checked
-from .dedupe import Deduper
-from .files import AtomicJsonl, OutputError
+from legal_eagle_xtuner.data.corpus import Checked, FileFormatError, byte_progress, iter_checked
+from legal_eagle_xtuner.data.dedupe import Deduper
+from legal_eagle_xtuner.data.files import AtomicJsonl, OutputError
 
 __all__ = [
     "ConvertError",

@@ -17,7 +17,7 @@ What they miss, and this module adds:
 * **Validation drawing from the training stream.** Creating the validation
   dataloader's iterator draws a seed from torch's global generator; at a
   checkpoint iteration that draw happens after the checkpoint was written, so
-  a resumed run would be one draw behind. :class:`~legal_eagle_xtuner.validation.ValLossLoop`
+  a resumed run would be one draw behind. :class:`~legal_eagle_xtuner.train.validation.ValLossLoop`
   runs under :func:`torch.random.fork_rng`, which also makes training
   independent of whether and how often it is validated.
 * **Half-written checkpoints** -- see :func:`is_complete_checkpoint` and the

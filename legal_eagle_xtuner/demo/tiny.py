@@ -78,8 +78,9 @@ def _modeling_dir() -> Path:
 
 def _sample_texts() -> Iterator[str]:
     """Every string of the packaged sample records (the tokenizer's corpus)."""
-    samples = Path(__file__).parent / "samples"
-    for path in sorted(samples.glob("*.json*")):
+    from legal_eagle_xtuner.resources import SAMPLES
+
+    for path in sorted(SAMPLES.glob("*.json*")):
         text = path.read_text(encoding="utf-8")
         rows = (
             json.loads(text)

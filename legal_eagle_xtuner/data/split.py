@@ -16,15 +16,15 @@ K must be at least 1 and below N.
 
 *Key.* Every record gets a 64-bit key, the BLAKE2b digest (8 bytes, big
 endian) of ``f"{seed}\\x1f{normalize_text(question_text(value))}"``
-(:func:`~legal_eagle_xtuner.corpus.question_text`,
-:func:`~legal_eagle_xtuner.dedupe.normalize_text`). A record without question
+(:func:`~legal_eagle_xtuner.sources.question_text`,
+:func:`~legal_eagle_xtuner.data.dedupe.normalize_text`). A record without question
 text is keyed by its canonical JSON instead
 (``json.dumps(value, sort_keys=True, ensure_ascii=False)``). Neither Python's
 ``hash()`` nor ``random`` is used, so a seed gives the same split on every
 machine and Python version, whatever the order of the records in the file.
 
 *Stratification.* Records are grouped by
-:func:`~legal_eagle_xtuner.corpus.stratum` (``"disc_pair/<task>"``,
+:func:`~legal_eagle_xtuner.sources.stratum` (``"disc_pair/<task>"``,
 ``"lawgpt_92k"``, ``"conversation"``, ``"unknown"``, ...). Stratum ``s`` with
 ``n_s`` records gets the quota ``K * n_s / N`` rounded by the largest-remainder
 method: every stratum gets the integer part, and the strata with the largest
@@ -61,7 +61,7 @@ there are replaced. On any error nothing new is left behind.
 Errors are raised as :class:`SplitError`, whose text is a user-facing message:
 ``FILE:LINE: ...`` for an item that is not valid JSON (the reader's message) or
 not a JSON object (``record is not a JSON object (got array)``), ``FILE:LINE:
-...`` from :class:`~legal_eagle_xtuner.records.FileFormatError` for a file that
+...`` from :class:`~legal_eagle_xtuner.data.records.FileFormatError` for a file that
 cannot be read, and the option messages documented on :func:`split_file`.
 """
 
@@ -74,9 +74,10 @@ from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
-from .corpus import byte_progress, json_type, question_text, stratum
-from .dedupe import normalize_text
-from .records import FileFormatError, Problem, detect_encoding, iter_records
+from legal_eagle_xtuner.data.corpus import byte_progress, json_type
+from legal_eagle_xtuner.sources import question_text, stratum
+from legal_eagle_xtuner.data.dedupe import normalize_text
+from legal_eagle_xtuner.data.records import FileFormatError, Problem, detect_encoding, iter_records
 
 __all__ = [
     "EVAL_NAME",

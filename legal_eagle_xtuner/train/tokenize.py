@@ -33,7 +33,7 @@ and two different tokenizers.
 
 Usage with ``datasets``::
 
-    from legal_eagle_xtuner.tokenize import batch_encoder
+    from legal_eagle_xtuner.train.tokenize import batch_encoder
 
     encoded = dataset.map(
         batch_encoder(tokenizer, PROMPT_TEMPLATE.internlm2_chat, max_length=2048),

@@ -15,7 +15,7 @@ punctuation, symbols and marks are dropped. Full-width/half-width,
 ``，`` vs ``,``, line breaks and spacing therefore never hide an overlap.
 
 *Benchmark side*: the ``question`` of every item (for files that are not
-LawBench-shaped, :func:`~legal_eagle_xtuner.corpus.question_text` of the item);
+LawBench-shaped, :func:`~legal_eagle_xtuner.sources.question_text` of the item);
 LawBench's ``instruction`` is the same prompt for every item of a task and is
 never used, nor is ``answer``. The task name is the file stem (``3-2``). An item
 whose normalised question has at least ``n`` characters (default 13, the usual
@@ -35,7 +35,7 @@ at most about six items (LawBench reuses one CAIL case in 3-1, 3-3, 3-4, 3-5,
 2-5 and 3-7), which stays under the limit. ``max_gram_items=None`` keeps every
 gram (the plain rule).
 
-*Training side*: the record's :func:`~legal_eagle_xtuner.corpus.question_text`
+*Training side*: the record's :func:`~legal_eagle_xtuner.sources.question_text`
 (raw records of the four sources, or the user inputs of a converted record
 without its ``参考法条：`` block), normalised. A record is flagged when any of its
 ``n``-character substrings equals a benchmark ``n``-gram, or any substring
@@ -83,9 +83,10 @@ from typing import Iterable
 
 import numpy as np
 
-from .corpus import byte_progress, json_type, question_text
-from .files import AtomicJsonl, OutputError
-from .records import FileFormatError, Problem, iter_records
+from legal_eagle_xtuner.data.corpus import byte_progress, json_type
+from legal_eagle_xtuner.sources import question_text
+from legal_eagle_xtuner.data.files import AtomicJsonl, OutputError
+from legal_eagle_xtuner.data.records import FileFormatError, Problem, iter_records
 
 __all__ = [
     "BenchmarkIndex",

@@ -3,13 +3,13 @@
 ``legal_sft_dataset`` takes every argument of XTuner's ``process_hf_dataset``
 and is what our configs use. Differences:
 
-* ``packer="best_fit"`` (the default) packs with :mod:`legal_eagle_xtuner.packing`:
+* ``packer="best_fit"`` (the default) packs with :mod:`legal_eagle_xtuner.train.packing`:
   whole samples only, best-fit decreasing into ``max_length`` packs, samples
   longer than ``max_length`` truncated or dropped (``overlong``) and counted in
   the log. ``packer="xtuner"`` is XTuner's own path (a token stream cut every
   ``max_length`` tokens), unchanged.
 * Tokenisation (best-fit path) calls the fast tokenizer once per batch
-  (:mod:`legal_eagle_xtuner.tokenize`) in one ``datasets.map`` with the template
+  (:mod:`legal_eagle_xtuner.train.tokenize`) in one ``datasets.map`` with the template
   applied in the same pass, token-for-token what XTuner's ``encode_fn`` gives.
 * The map function may be a config dict such as
   ``dict(type=legal_qa_map_fn_factory, reference_placement="none")`` (lazy
@@ -23,7 +23,7 @@ and is what our configs use. Differences:
   second run therefore starts without re-tokenising or re-packing.
 * Validation hold-out: ``holdout`` (records, or a ratio below 1) keeps that
   many records out: ``holdout_part="train"`` builds the rest, ``"eval"`` the
-  held-out records, chosen by :func:`legal_eagle_xtuner.split.holdout_flags`
+  held-out records, chosen by :func:`legal_eagle_xtuner.data.split.holdout_flags`
   (stratified by source / DISC task, by question hash with ``holdout_seed``),
   i.e. the records ``legal-eagle data split --eval-size N`` would put in
   ``eval.jsonl``. The same question never lands on both sides.
@@ -108,7 +108,7 @@ def held_out_dataset(dataset, *, holdout, part: str = "train", split: str | None
     """
     import numpy as np
 
-    from .split import SplitError, holdout_flags
+    from legal_eagle_xtuner.data.split import SplitError, holdout_flags
 
     if part not in ("train", "eval"):
         raise ValueError(f"part must be 'train' or 'eval', got {part!r}")
@@ -192,8 +192,8 @@ def build_best_fit(
     from datasets import Dataset
     from xtuner.registry import BUILDER
 
-    from .packing import pack_dataset
-    from .tokenize import batch_encoder
+    from legal_eagle_xtuner.train.packing import pack_dataset
+    from legal_eagle_xtuner.train.tokenize import batch_encoder
 
     num_proc = map_num_proc or default_num_proc()
     if isinstance(tokenizer, dict) or type(tokenizer).__name__ in ("Config", "ConfigDict"):
