@@ -318,9 +318,9 @@ def test_same_result_with_bitmap_filter_and_with_colliding_hashes(
     baseline_flag = tmp_path / "base.jsonl"
     baseline = decontaminate([train], load_benchmarks(bench), flagged=baseline_flag, progress=False)
     if mode == "bitmap":
-        monkeypatch.setattr(dc, "_FIRST_CHAR_GRAMS", 0)
+        monkeypatch.setattr(dc.ngrams, "_FIRST_CHAR_GRAMS", 0)
     else:  # every gram hashes to 0: only the text comparison tells them apart
-        monkeypatch.setattr(dc, "_SPREAD", np.uint64(0))
+        monkeypatch.setattr(dc.ngrams, "_SPREAD", np.uint64(0))
     index = load_benchmarks(bench)
     assert all((t.first is None) == (mode == "bitmap") for t in index.tables.values())
     flag = tmp_path / "f.jsonl"
@@ -332,7 +332,7 @@ def test_same_result_with_bitmap_filter_and_with_colliding_hashes(
 
 
 def test_batches_do_not_join_neighbouring_records(tmp_path, bench, monkeypatch):
-    monkeypatch.setattr(dc, "_BATCH_RECORDS", 3)
+    monkeypatch.setattr(dc.run, "_BATCH_RECORDS", 3)
     # POEM split over two records, each with 12 of its characters at the boundary
     records = [qa("无关" + "天地玄黄宇宙洪荒日月盈昃"), qa("辰宿列张" + "无关")] * 4
     train = write_jsonl(tmp_path / "t.jsonl", records)
