@@ -1,0 +1,193 @@
+"""``legal-eagle eval``: generate answers, score them, compare runs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from legal_eagle_xtuner.cli.common import _eval_err, _non_negative_float, _positive_int, _progress
+
+
+def _eval_generate(args) -> int:
+    from tqdm.auto import tqdm
+
+    from legal_eagle_xtuner.eval.generate import (GenerateError, GenerationSettings, HFGenerator,
+                                check_run_settings, data_items,
+                                generate_file, lawbench_items, prompt_template)
+    from legal_eagle_xtuner.data.files import OutputError
+    from legal_eagle_xtuner.sources import LEGAL_SYSTEM
+
+    system = LEGAL_SYSTEM if args.system == "legal" else args.system
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
+    try:
+        template = prompt_template(args.prompt_template)
+        if args.lawbench:
+            work = lawbench_items(args.lawbench, tasks, args.limit, system)
+        else:
+            items, rejects, read = data_items(args.data, system=system, limit=args.limit,
+                                              reference_placement=args.reference_placement)
+            for line in rejects:
+                print(line, file=sys.stderr)
+            print(f"{args.data}: read {read}, answering {len(items)}, "
+                  f"rejected {len(rejects)}")
+            work = {Path(args.data).stem.split(".")[0]: items}
+        settings = GenerationSettings(
+            model=args.model, adapter=args.adapter, prompt_template=args.prompt_template,
+            max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+            system=args.system)
+        check_run_settings(args.output, settings, record=False)
+        generator = HFGenerator(args.model, args.adapter, torch_dtype=args.torch_dtype,
+                                stop_words=template.get("STOP_WORDS", []))
+        check_run_settings(args.output, settings)
+        total = sum(len(v) for v in work.values())
+        with tqdm(total=total, unit="answer", desc="generate",
+                  disable=True if args.no_progress else None) as bar:
+            for name, items in work.items():
+                bar.set_postfix(task=name, refresh=False)
+                result = generate_file(
+                    items, Path(args.output) / f"{name}.json", generator, template,
+                    max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+                    batch_size=args.batch_size, on_done=bar.update)
+                tqdm.write(f"{result.path}: {result.total} items ({result.generated} "
+                           f"generated, {result.resumed} kept from before) in "
+                           f"{result.seconds:.1f} s")
+    except (GenerateError, OutputError) as exc:
+        _eval_err("generate", exc)
+        return 1
+    except KeyboardInterrupt:
+        _eval_err("generate", "interrupted; run the same command again to resume")
+        return 130
+    return 0
+
+
+def _eval_score(args) -> int:
+    import json
+
+    from legal_eagle_xtuner.eval.citations import report_lines
+    from legal_eagle_xtuner.eval.lawbench import LawBenchError, score_dir, scores_json, table_lines
+    from legal_eagle_xtuner.eval.report import DATA_PREFIX, ReportError, data_json, score_data_file
+
+    if not args.lawbench and not args.data:
+        _eval_err("score", "give --lawbench PRED_DIR and/or --data PRED_FILE")
+        return 2
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
+    out: dict = {}
+    try:
+        if args.lawbench:
+            scores = score_dir(args.lawbench, tasks, progress=_progress(args))
+            out.update(scores_json(scores))
+            if not args.json:
+                print("\n".join(table_lines(scores)))
+        for path in args.data or []:
+            score = score_data_file(path)
+            out[DATA_PREFIX + Path(path).stem] = data_json(score)
+            if not args.json:
+                print(f"\n{path}")
+                print("\n".join("  " + line for line in report_lines(score)))
+    except (LawBenchError, ReportError) as exc:
+        _eval_err("score", exc)
+        return 1
+    if args.json:
+        print(json.dumps(out, ensure_ascii=False, indent=1))
+    return 0
+
+
+def _eval_compare(args) -> int:
+    import json
+
+    from legal_eagle_xtuner.eval.report import ReportError, compare_lines, load_run
+
+    try:
+        a = load_run(args.run_a, progress=_progress(args))
+        b = load_run(args.run_b, progress=_progress(args))
+    except ReportError as exc:
+        _eval_err("compare", exc)
+        return 1
+    lines, out = compare_lines(a, b, args.run_a, args.run_b)
+    print(json.dumps(out, ensure_ascii=False, indent=1) if args.json else "\n".join(lines))
+    return 0
+
+
+def add_eval_parser(sub) -> None:
+    ev = sub.add_parser(
+        "eval", help="generate answers, score them (LawBench, citations), compare runs",
+        description="Evaluation: `generate` answers LawBench or held-out questions into "
+        "LawBench-format prediction files, `score` scores them, `compare` prints the "
+        "per-task difference of two runs (base model vs adapter).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="""example (base vs fine-tuned):
+  legal-eagle eval generate --model internlm/internlm2-chat-7b \\
+      --prompt-template internlm2_chat --lawbench LawBench/data/zero_shot -o preds/base
+  legal-eagle eval generate --model internlm/internlm2-chat-7b --adapter adapter/ \\
+      --prompt-template internlm2_chat --lawbench LawBench/data/zero_shot -o preds/tuned
+  legal-eagle eval compare preds/base preds/tuned""")
+    cmds = ev.add_subparsers(dest="eval_command", required=True, metavar="COMMAND")
+
+    p = cmds.add_parser(
+        "generate", help="answer LawBench or held-out questions (batched, resumable)",
+        description="Answer every question with greedy decoding (unless --temperature) "
+        "and write PRED_DIR/<task>.json in LawBench's format ({origin_prompt, "
+        "prediction, refr} keyed \"0\"..\"N-1\"). Rerunning the same command resumes: "
+        "answers already in PRED_DIR are kept. PRED_DIR/_run.json records the settings; "
+        "a rerun with other settings is refused.")
+    p.add_argument("--model", required=True, help="base model: hub id or directory")
+    p.add_argument("--adapter", help="LoRA adapter directory (xtuner convert pth_to_hf)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--lawbench", metavar="DATA_DIR",
+                     help="LawBench data folder (data/zero_shot): <task>.json files")
+    src.add_argument("--data", metavar="FILE",
+                     help="held-out records of our own (eval.jsonl of `legal-eagle data "
+                     "split`); written to PRED_DIR/<stem>.json with their references")
+    p.add_argument("--prompt-template", required=True,
+                   help="XTuner prompt template: internlm2_chat, internlm_chat, ...")
+    p.add_argument("-o", "--output", required=True, metavar="PRED_DIR",
+                   help="prediction folder")
+    p.add_argument("--tasks", help="LawBench tasks only, comma-separated (e.g. 1-2,3-3)")
+    p.add_argument("--limit", type=_positive_int,
+                   help="at most N questions per task / file (quick checks)")
+    p.add_argument("--max-new-tokens", type=_positive_int, default=512,
+                   help="answer length budget in tokens (default: 512)")
+    p.add_argument("--temperature", type=_non_negative_float, default=0.0,
+                   help="0 = greedy (default); > 0 samples")
+    p.add_argument("--batch-size", type=_positive_int, default=8,
+                   help="prompts per generate call (default: 8)")
+    p.add_argument("--system", default=None,
+                   help="system prompt: text, or 'legal' for the one our recipes train "
+                   "with. Default: none for LawBench (as LawBench ran), the record's own "
+                   "for --data")
+    p.add_argument("--reference-placement", choices=("none", "prompt"), default="none",
+                   help="--data: put the record's law references into the prompt "
+                   "('prompt', as training does) or not ('none', default: the model must "
+                   "cite the law itself)")
+    p.add_argument("--torch-dtype", choices=("auto", "fp16", "bf16", "fp32"), default="auto",
+                   help="auto: bf16 (or fp16) on GPU, fp32 on CPU")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_eval_generate)
+
+    p = cmds.add_parser(
+        "score", help="score LawBench predictions and/or own held-out predictions",
+        description="Score LawBench prediction files (every <task>.json in PRED_DIR) the "
+        "way LawBench publishes its numbers (0-1 scale; 2-1, character-level edit "
+        "alignment, is reported as not scored), and/or own-data prediction files by "
+        "citation precision / recall / F1 of (law, article) pairs and character ROUGE-L.")
+    p.add_argument("--lawbench", metavar="PRED_DIR", help="LawBench prediction folder")
+    p.add_argument("--data", metavar="PRED_FILE", action="append",
+                   help="own-data prediction file from `eval generate --data` (repeatable)")
+    p.add_argument("--tasks", help="LawBench tasks only, comma-separated")
+    p.add_argument("--json", action="store_true",
+                   help="print {task: {score, abstention_rate}, ...} as JSON instead")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_eval_score)
+
+    p = cmds.add_parser(
+        "compare", help="per-task difference of two runs (B - A)",
+        description="Print the scores of run A and run B side by side with B - A, the "
+        "mean over the LawBench tasks both have, and the citation metrics of own data. "
+        "A run is a prediction folder (scored now) or a saved `eval score --json` file.")
+    p.add_argument("run_a", metavar="RUN_A", help="e.g. the base model's predictions")
+    p.add_argument("run_b", metavar="RUN_B", help="e.g. the fine-tuned model's")
+    p.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_eval_compare)
+
