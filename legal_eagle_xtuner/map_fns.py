@@ -39,6 +39,7 @@ from legal_eagle_xtuner.sources import (
     to_conversation,
 )
 from legal_eagle_xtuner.sources.base import check_placement, check_system
+from legal_eagle_xtuner.sources.convert import check_source
 
 __all__ = [
     "LEGAL_SYSTEM",
@@ -58,11 +59,12 @@ SOURCES = tuple(SOURCE_FIELDS)
 
 
 def _map_record(
-    example: dict, *, reference_placement: str, system: str | None
+    example: dict, *, reference_placement: str, system: str | None, source: str | None = None
 ) -> dict:
     # Top-level so that functools.partial objects of it pickle (datasets
     # sends the map function to worker processes when num_proc > 1).
-    return to_conversation(example, reference_placement=reference_placement, system=system)
+    return to_conversation(example, reference_placement=reference_placement, system=system,
+                           source=source)
 
 
 _DOTTED_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
@@ -79,7 +81,7 @@ def _resolve_dotted_constant(value):
 
 
 def legal_qa_map_fn_factory(
-    reference_placement: str = "prompt", system: str | None = None
+    reference_placement: str = "prompt", system: str | None = None, source: str | None = None
 ) -> Callable[[dict], dict]:
     """Build a map function with the given reference placement and system.
 
@@ -91,9 +93,21 @@ def legal_qa_map_fn_factory(
     ``"legal_eagle_xtuner.LEGAL_SYSTEM"``): that is how mmengine writes an
     imported constant when it dumps a config into the work dir, and a run
     restarted from that copy must train with the same prompt.
+
+    ``source`` (``"disc_pair"``, ``"disc_triplet"``, ``"lawgpt_52k"``,
+    ``"lawgpt_92k"``; ``None`` = detect from the fields) declares the source of
+    every record, as ``legal-eagle data … --source`` does: DISC pairs without
+    ``id`` are then not taken for LAW-GPT 52k records.
     """
     check_placement(reference_placement)
     system = check_system(_resolve_dotted_constant(system))
+    if source is not None:
+        check_source(source)
+        if source not in SOURCE_FIELDS:
+            raise ValueError(f"invalid source {source!r} for a map function; valid sources: "
+                             + ", ".join(SOURCE_FIELDS))
+        return functools.partial(_map_record, reference_placement=reference_placement,
+                                 system=system, source=source)
     return functools.partial(
         _map_record, reference_placement=reference_placement, system=system
     )

@@ -271,6 +271,7 @@ def test_array_with_bad_items(tmp_path, monkeypatch, capsys):
         "a.json:6: invalid JSON: Expecting ',' delimiter (column 19); "
         "the rest of the array is not read",
         "1 file(s): read 5, valid 2, invalid 3, warnings 0",
+        "without references: 1",  # the question/answer record with "reference": []
     ]
 
 
@@ -341,6 +342,9 @@ def test_inspect_counts_and_char_percentiles(tmp_path, monkeypatch, capsys):
         "  array, utf-8",
         "  records: 11 read, 10 valid, 1 invalid (list them with `legal-eagle data validate`)",
         "  source: lawgpt_52k 10",
+        "    lawgpt_52k 10: decided by the fields input, output; a guess: DISC-Law-SFT-Pair "
+        "records without 'id' have the same fields (pass --source disc_pair if these are "
+        "DISC records)",
         "  fields: input 10, output 10",
         "  with references: 0 (0.0%)",
         f"  chars: p50 {base + 500}  p90 {base + 900}  p99 {base + 1000}  max {base + 1000}  "

@@ -6,6 +6,16 @@ import argparse
 
 from legal_eagle_xtuner.cli.common import _count, _err, _positive_int, _print_err, _progress
 
+# The names of legal_eagle_xtuner.sources, written out so that building the parser
+# imports nothing heavy; tests/test_real_records.py checks they agree.
+SOURCE_CHOICES = ("disc_pair", "disc_triplet", "lawgpt_52k", "lawgpt_92k", "conversation")
+
+
+def note_lines(notes):
+    from legal_eagle_xtuner.data.inspect import note_lines as lines
+
+    return lines(notes)
+
 
 def _data_inspect(args) -> int:
     from legal_eagle_xtuner.data.inspect import TokenCounter, inspect_file, report_lines
@@ -20,7 +30,7 @@ def _data_inspect(args) -> int:
     status = 0
     for number, path in enumerate(args.files):
         stats = inspect_file(path, token_counter=counter, max_length=args.max_length,
-                             progress=_progress(args))
+                             progress=_progress(args), source=args.source)
         if number:
             print()
         print("\n".join(report_lines(stats)))
@@ -34,7 +44,7 @@ def _data_validate(args) -> int:
 
     try:
         result = validate_files(args.files, reference_placement=args.reference_placement,
-                                progress=_progress(args))
+                                progress=_progress(args), source=args.source)
     except ConvertError as exc:
         _err("validate", exc)
         return 1
@@ -46,6 +56,8 @@ def _data_validate(args) -> int:
           f"invalid {result.invalid}, warnings {result.warnings}"
           + (f", unreadable files {len(result.unreadable)}" if result.unreadable else "")
           + extra)
+    for line in note_lines(result.notes):
+        print(line)
     return 0 if result.ok else 1
 
 
@@ -57,7 +69,7 @@ def _data_convert(args) -> int:
             args.files, args.output, skip_invalid=args.skip_invalid, rejects=args.rejects,
             dedupe=args.dedupe, duplicates=args.duplicates,
             reference_placement=args.reference_placement, report=_print_err,
-            progress=_progress(args),
+            progress=_progress(args), source=args.source,
         )
     except ConvertError as exc:
         _err("convert", exc)
@@ -69,6 +81,8 @@ def _data_convert(args) -> int:
     if result.sources:
         print("written per source: " + ", ".join(
             f"{source} {count}" for source, count in result.sources.most_common()))
+    for line in note_lines(result.notes):
+        print(line)
     if result.extra_fields:
         print("fields left out: " + ", ".join(
             f"{name} ({count})" for name, count in result.extra_fields.most_common()))
@@ -86,7 +100,7 @@ def _data_split(args) -> int:
     try:
         result = split_file(args.file, args.output, eval_size=args.eval_size,
                             eval_ratio=args.eval_ratio, seed=args.seed,
-                            progress=_progress(args))
+                            progress=_progress(args), source=args.source)
     except SplitError as exc:
         _err("split", exc)
         return 1
@@ -102,7 +116,7 @@ def _data_decontaminate(args) -> int:
         index = load_benchmarks(args.against, n=args.ngram,
                                 max_gram_items=args.max_gram_items or None)
         result = decontaminate(args.files, index, output=args.output, flagged=args.flagged,
-                               progress=_progress(args))
+                               progress=_progress(args), source=args.source)
     except DecontaminationError as exc:
         _err("decontaminate", exc)
         return 1
@@ -132,6 +146,11 @@ def add_data_parser(sub) -> None:
     cmds = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
 
     def common(parser):
+        parser.add_argument("--source", choices=SOURCE_CHOICES, metavar="SOURCE",
+                            help="the source of every record, instead of detecting it "
+                            "from the fields (DISC-Law-SFT-Pair records without 'id' look "
+                            "like lawgpt_52k); records are checked against its fields. "
+                            "One of: " + ", ".join(SOURCE_CHOICES))
         parser.add_argument("--no-progress", action="store_true",
                             help="no progress bar (default: shown on a terminal)")
 

@@ -25,6 +25,15 @@ Decisions:
   guessing the encoding would train on mojibake.
 * Fields a source does not use (e.g. LAW-GPT's ``instruction``) are left out
   of the output and counted, not an error.
+* An ``id`` is provenance: a string, or an integer (an integral float too),
+  written as text and counted (``ids converted to text``); a list, object or
+  boolean is a ``FILE:LINE:`` problem. Records of a source with references
+  whose ``reference`` is missing, ``null`` or ``[]`` convert without a
+  ``参考法条：`` block and are counted (``without references``); a reference
+  that is present but not a list of strings is a problem.
+* ``source`` declares the source of every record instead of detecting it
+  (DISC pairs without ``id`` look like LAW-GPT 52k); each record is checked
+  against that source's fields.
 * Two records of one file with the same ``id`` but different content are both
   kept and reported as a warning (DISC ids are unique within a file; a clash
   usually means two versions of a file were concatenated). Ids are not
@@ -121,6 +130,8 @@ class ValidateResult:
     """Valid records per source."""
     extra_fields: Counter = field(default_factory=Counter)
     """Records carrying each field their source does not use."""
+    notes: Counter = field(default_factory=Counter)
+    """Valid records per note (``id_as_text``, ``no_references``)."""
 
     @property
     def ok(self) -> bool:
@@ -134,6 +145,7 @@ def validate_files(
     reference_placement: str = "prompt",
     system: str | None = None,
     progress: bool | None = None,
+    source: str | None = None,
 ) -> ValidateResult:
     """Check every item of every file; ``report`` gets each problem as
     ``FILE:LINE: what is wrong`` (and id clashes as ``… warning: …``).
@@ -149,6 +161,7 @@ def validate_files(
                     reference_placement=reference_placement,
                     system=system,
                     on_bytes=on_bytes,
+                    source=source,
                 ):
                     result.read += 1
                     if not item.ok:
@@ -158,6 +171,7 @@ def validate_files(
                     result.valid += 1
                     result.sources[item.source] += 1
                     result.extra_fields.update(item.extra_fields)
+                    result.notes.update(item.notes)
                     warning = ids.check(item)
                     if warning:
                         result.warnings += 1
@@ -190,6 +204,8 @@ class ConvertResult:
     """Written records per source."""
     extra_fields: Counter = field(default_factory=Counter)
     """Records whose unused fields were left out, per field."""
+    notes: Counter = field(default_factory=Counter)
+    """Written records per note (``id_as_text``, ``no_references``)."""
     output_path: Path | None = None
     rejects_path: Path | None = None
     duplicates_path: Path | None = None
@@ -227,6 +243,7 @@ def convert_files(
     report: Report = print,
     max_reported: int = 20,
     progress: bool | None = None,
+    source: str | None = None,
 ) -> ConvertResult:
     """Convert ``paths`` into one XTuner conversation JSONL at ``output``.
 
@@ -268,6 +285,7 @@ def convert_files(
                 reference_placement=reference_placement,
                 system=system,
                 on_bytes=on_bytes,
+                source=source,
             ):
                 result.read += 1
                 if not item.ok:
@@ -306,6 +324,7 @@ def convert_files(
                 result.written += 1
                 result.sources[item.source] += 1
                 result.extra_fields.update(item.extra_fields)
+                result.notes.update(item.notes)
         except (FileFormatError, OutputError) as exc:
             for handle in files:
                 handle.discard()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 from legal_eagle_xtuner.data.records import FileFormatError, Problem, Record, iter_records
-from legal_eagle_xtuner.sources import CONVERSATION, RecordError, convert_record
+from legal_eagle_xtuner.sources import CONVERSATION, Detection, RecordError, convert_record
 
 __all__ = [
     "CONVERSATION",
@@ -47,6 +47,10 @@ class Checked:
     """Why the item cannot be used (without the ``FILE:LINE:`` prefix)."""
     extra_fields: tuple[str, ...] = field(default_factory=tuple)
     """Fields of a valid raw record that its source does not use (left out)."""
+    notes: frozenset = frozenset()
+    """What conversion did beyond converting (``sources.ID_AS_TEXT``, ``NO_REFERENCES``)."""
+    detection: Detection | None = None
+    """How the source of a valid record was decided."""
 
     @property
     def where(self) -> str:
@@ -58,7 +62,8 @@ class Checked:
         return self.error is None
 
 
-def _check(record: Record, reference_placement: str, system: str | None) -> Checked:
+def _check(record: Record, reference_placement: str, system: str | None,
+           source: str | None) -> Checked:
     value = record.value
     item = Checked(record.path, record.line, value)
     if not isinstance(value, Mapping):
@@ -66,15 +71,16 @@ def _check(record: Record, reference_placement: str, system: str | None) -> Chec
         return item
     try:
         converted = convert_record(value, reference_placement=reference_placement,
-                                   system=system)
+                                   system=system, source=source)
     except RecordError as exc:
         item.source, item.error = exc.source, str(exc)
         return item
     except ValueError as exc:
         item.error = str(exc)
         return item
-    item.source, item.output, item.extra_fields = (
-        converted.source, converted.output, converted.extra_fields)
+    item.source, item.output = converted.source, converted.output
+    item.extra_fields, item.notes = converted.extra_fields, converted.notes
+    item.detection = converted.detection
     return item
 
 
@@ -100,6 +106,7 @@ def iter_checked(
     system: str | None = None,
     on_bytes=None,
     encoding: str | None = None,
+    source: str | None = None,
 ) -> Iterator[Checked]:
     """Yield a :class:`Checked` for every item of every file, in order.
 
@@ -109,13 +116,15 @@ def iter_checked(
     items is yielded (encoding) or where reading fails (I/O). ``on_bytes``
     (optional) is called with the number of bytes read, for progress bars.
     ``encoding`` (optional) skips detection when the caller already knows it.
+    ``source`` (optional) declares the source of every record instead of
+    detecting it from the fields; each record is checked against it.
     """
     for path in paths:
         for item in iter_records(path, on_bytes=on_bytes, encoding=encoding):
             if isinstance(item, Problem):
                 yield Checked(item.path, item.line, error=item.message)
             else:
-                yield _check(item, reference_placement, system)
+                yield _check(item, reference_placement, system, source)
 
 
 @contextlib.contextmanager

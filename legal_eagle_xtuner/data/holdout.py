@@ -56,11 +56,12 @@ class SplitError(Exception):
     (``FILE:LINE: ...`` when it is about one item of the file)."""
 
 
-def record_key(value, seed: int) -> int:
+def record_key(value, seed: int, source: str | None = None) -> int:
     """The 64-bit split key of a record (see the module docstring): BLAKE2b of
     the seed and the normalised question, or of the canonical JSON of a record
-    without question text."""
-    question = question_text(value)
+    without question text. ``source`` overrides detection (which field is the
+    question)."""
+    question = question_text(value, source)
     if question:
         text = normalize_text(question)
     else:
@@ -120,32 +121,34 @@ def eval_target(path, n: int, eval_size: int | None, eval_ratio: float | None) -
     return min(max(round(eval_ratio * n), 1), n - 1)
 
 
-def _keys(values, seed: int):
-    """(keys, stratum numbers, stratum names) of the records ``values``, in order."""
+def _keys(values, seed: int, source: str | None = None):
+    """(keys, stratum numbers, stratum names) of the records ``values``, in order;
+    ``source`` overrides detection."""
     keys = array("Q")
     ids = array("I")
     numbers: dict[str, int] = {}
     for value in values:
-        name = stratum(value)
+        name = stratum(value, source)
         number = numbers.get(name)
         if number is None:
             number = numbers[name] = len(numbers)
         ids.append(number)
-        keys.append(record_key(value, seed))
+        keys.append(record_key(value, seed, source))
     names = sorted(numbers, key=numbers.__getitem__)
     return keys, ids, names
 
 
 def holdout_flags(values, *, eval_size: int | None = None, eval_ratio: float | None = None,
-                  seed: int = 42, name: str = "dataset"):
+                  seed: int = 42, name: str = "dataset", source: str | None = None):
     """Eval flags (a numpy bool array, in order) for records already in memory
     (any iterable of JSON objects): the records :func:`split_file` would write
     to ``eval.jsonl`` for a file holding them, by the same rule and with the
-    same messages (``name`` stands for the file name in them)."""
+    same messages (``name`` stands for the file name in them); ``source``
+    as in :func:`split_file`."""
     import numpy as np
 
     _check_options(eval_size, eval_ratio, seed)
-    keys, ids, names = _keys(values, seed)
+    keys, ids, names = _keys(values, seed, source)
     k = eval_target(name, len(keys), eval_size, eval_ratio)
     flags, _, _ = _choose(keys, ids, names, k)
     return np.frombuffer(flags, dtype=bool)

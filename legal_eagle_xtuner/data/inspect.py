@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from legal_eagle_xtuner.data.corpus import byte_progress, iter_checked
-from legal_eagle_xtuner.sources import REFERENCE_HEADING, disc_task
+from legal_eagle_xtuner.sources import ID_AS_TEXT, NO_REFERENCES, REFERENCE_HEADING, disc_task
 from legal_eagle_xtuner.data.records import FileFormatError, detect_encoding, detect_format
 
 __all__ = ["FileStats", "LengthStats", "TokenCounter", "inspect_file", "report_lines"]
@@ -110,6 +110,11 @@ class FileStats:
     """Valid records carrying each top-level field."""
     with_references: int = 0
     """Valid records whose converted prompt has a ``参考法条：`` block."""
+    detections: Counter = field(default_factory=Counter)
+    """Valid records per :class:`~legal_eagle_xtuner.sources.Detection` (how
+    their source was decided)."""
+    notes: Counter = field(default_factory=Counter)
+    """Valid records per conversion note (``id_as_text``, ``no_references``)."""
     max_length: int = 2048
     """The limit ``chars.over`` / ``tokens.over`` count against."""
     chars: LengthStats | None = None
@@ -124,6 +129,7 @@ def inspect_file(
     token_counter: TokenCounter | None = None,
     max_length: int = 2048,
     progress: bool | None = None,
+    source: str | None = None,
 ) -> FileStats:
     """Gather :class:`FileStats` for ``path`` in one streaming pass."""
     stats = FileStats(str(path), max_length=max_length)
@@ -137,13 +143,16 @@ def inspect_file(
     tokens = array("I")
     try:
         with byte_progress([path], f"inspect {Path(path).name}", progress) as on_bytes:
-            for item in iter_checked([path], on_bytes=on_bytes, encoding=stats.encoding):
+            for item in iter_checked([path], on_bytes=on_bytes, encoding=stats.encoding,
+                                     source=source):
                 stats.read += 1
                 if not item.ok:
                     stats.invalid += 1
                     continue
                 stats.valid += 1
                 stats.sources[item.source] += 1
+                stats.detections[item.detection] += 1
+                stats.notes.update(item.notes)
                 stats.fields.update(item.value.keys())
                 if item.source.startswith("disc_"):
                     task = disc_task(item.value.get("id"))
@@ -176,6 +185,29 @@ def _share(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f}%" if whole else "0.0%"
 
 
+NOTE_LABELS = {ID_AS_TEXT: "ids converted to text", NO_REFERENCES: "without references"}
+"""How each conversion note is counted in the data commands' summaries."""
+
+
+def note_lines(notes: Counter, indent: str = "") -> list[str]:
+    """``ids converted to text: N`` / ``without references: N``, for the notes that occur."""
+    return [f"{indent}{label}: {notes[key]}" for key, label in NOTE_LABELS.items() if notes[key]]
+
+
+def _detection_lines(detections: Counter) -> list[str]:
+    lines = []
+    for detection, count in sorted(detections.items(), key=lambda kv: (-kv[1], kv[0].source)):
+        if not detection.fields:
+            how = "given with --source"
+        else:
+            how = "decided by the fields " + ", ".join(detection.fields)
+            if detection.guess:
+                how += ("; a guess: DISC-Law-SFT-Pair records without 'id' have the same "
+                        "fields (pass --source disc_pair if these are DISC records)")
+        lines.append(f"    {detection.source} {count}: {how}")
+    return lines
+
+
 def report_lines(stats: FileStats) -> list[str]:
     """A readable summary of one file."""
     lines = [f"{stats.path}"]
@@ -192,6 +224,7 @@ def report_lines(stats: FileStats) -> list[str]:
     if stats.sources:
         lines.append("  source: " + ", ".join(
             f"{source} {count}" for source, count in stats.sources.most_common()))
+        lines.extend(_detection_lines(stats.detections))
     if stats.tasks:
         lines.append("  DISC tasks: " + ", ".join(
             f"{task} {count}" for task, count in stats.tasks.most_common()))
@@ -201,6 +234,7 @@ def report_lines(stats: FileStats) -> list[str]:
     if stats.valid:
         lines.append(f"  with references: {stats.with_references} "
                      f"({_share(stats.with_references, stats.valid)})")
+        lines.extend(note_lines(stats.notes, indent="  "))
         lines.append(_length_line("chars", stats.chars, stats.max_length))
         if stats.tokens is not None:
             lines.append(_length_line("tokens", stats.tokens, stats.max_length))

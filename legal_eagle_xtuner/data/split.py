@@ -106,10 +106,10 @@ def _items(path: str, encoding: str, on_bytes):
         yield item.value
 
 
-def _pass1(path: str, encoding: str, seed: int, progress):
+def _pass1(path: str, encoding: str, seed: int, progress, source: str | None):
     """(keys, stratum numbers, stratum names) of the records, in file order."""
     with byte_progress([path], "split (pass 1/2)", progress) as on_bytes:
-        return _keys(_items(path, encoding, on_bytes), seed)
+        return _keys(_items(path, encoding, on_bytes), seed, source)
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -136,6 +136,7 @@ def split_file(
     eval_ratio: float | None = None,
     seed: int = 42,
     progress: bool | None = None,
+    source: str | None = None,
 ) -> SplitResult:
     """Split the JSONL / JSON-array file ``path`` into ``out_dir/train.jsonl``
     and ``out_dir/eval.jsonl`` (plus the manifest ``out_dir/split.json``) by
@@ -143,7 +144,8 @@ def split_file(
 
     Give exactly one of ``eval_size`` (records) or ``eval_ratio`` (0 < r < 1).
     ``progress`` shows a byte progress bar per pass (``None``: only when
-    stderr is a terminal). Raises :class:`SplitError` with one of these
+    stderr is a terminal). ``source`` declares the source of every raw record
+    (its strata and question field) instead of detecting it. Raises :class:`SplitError` with one of these
     messages, having written nothing:
 
     * ``give either --eval-size or --eval-ratio, not both``
@@ -175,7 +177,7 @@ def split_file(
 
     try:
         encoding = detect_encoding(path)
-        keys, ids, names = _pass1(path, encoding, seed, progress)
+        keys, ids, names = _pass1(path, encoding, seed, progress, source)
     except FileFormatError as exc:
         raise SplitError(str(exc)) from None
     n = len(keys)

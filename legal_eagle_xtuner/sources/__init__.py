@@ -15,8 +15,11 @@ from legal_eagle_xtuner.sources.conversation import (
     split_reference_block,
 )
 from legal_eagle_xtuner.sources.convert import (
+    ID_AS_TEXT,
+    NO_REFERENCES,
     Converted,
     RecordError,
+    check_source,
     convert_record,
     output_record,
     to_conversation,
@@ -24,7 +27,9 @@ from legal_eagle_xtuner.sources.convert import (
 from legal_eagle_xtuner.sources.detect import (
     SOURCE_FIELDS,
     SOURCE_SPECS,
+    Detection,
     detect_source,
+    explain_source,
     question_text,
     record_source,
     stratum,
@@ -33,9 +38,10 @@ from legal_eagle_xtuner.sources.disc import disc_task
 from legal_eagle_xtuner.sources.references import normalize_references
 
 __all__ = [
-    "CONVERSATION", "Converted", "RecordError", "LEGAL_SYSTEM", "REFERENCE_HEADING", "REFERENCE_PLACEMENTS",
-    "SOURCE_SPECS", "SOURCE_FIELDS", "Source", "check_conversation", "convert_record",
-    "detect_source", "disc_task", "format_record_ref", "normalize_references",
-    "output_record", "question_text", "record_source", "split_reference_block",
-    "stratum", "to_conversation",
+    "CONVERSATION", "Converted", "Detection", "ID_AS_TEXT", "LEGAL_SYSTEM", "NO_REFERENCES",
+    "REFERENCE_HEADING", "REFERENCE_PLACEMENTS", "RecordError", "SOURCE_FIELDS", "SOURCE_SPECS",
+    "Source", "check_conversation", "check_source", "convert_record", "detect_source",
+    "disc_task", "explain_source", "format_record_ref", "normalize_references",
+    "output_record", "question_text", "record_source", "split_reference_block", "stratum",
+    "to_conversation",
 ]

@@ -4,14 +4,15 @@ data tools derive from that: its stratum and its question text."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from legal_eagle_xtuner.sources.base import Source, format_record_ref, has
 from legal_eagle_xtuner.sources.conversation import CONVERSATION, turn_questions
 from legal_eagle_xtuner.sources.disc import DISC_PAIR, DISC_TRIPLET, disc_task
 from legal_eagle_xtuner.sources.lawgpt import LAWGPT_52K, LAWGPT_92K
 
-__all__ = ["SOURCE_SPECS", "SOURCE_FIELDS", "detect_source", "question_text", "record_source",
-           "stratum"]
+__all__ = ["SOURCE_SPECS", "SOURCE_FIELDS", "Detection", "detect_source", "explain_source",
+           "question_text", "record_source", "stratum"]
 
 SOURCE_SPECS: dict[str, Source] = {
     source.name: source for source in (DISC_PAIR, DISC_TRIPLET, LAWGPT_52K, LAWGPT_92K)
@@ -22,32 +23,39 @@ SOURCE_FIELDS: dict[str, tuple[str, ...]] = {name: s.fields for name, s in SOURC
 """Required fields of each source, in the order they are validated."""
 
 
-def detect_source(record: dict) -> str:
-    """Return the source a record comes from, judged by its fields.
+@dataclass(frozen=True)
+class Detection:
+    """Which source a record was taken for, and on what evidence."""
 
-    ``question`` + ``answer`` → ``"lawgpt_92k"``; ``input`` + ``output`` with
-    ``reference`` → ``"disc_triplet"``, with ``id`` → ``"disc_pair"``, else
-    ``"lawgpt_52k"``. Fields whose value is ``None`` count as absent.
+    source: str
+    """The source name."""
+    fields: tuple[str, ...]
+    """The fields that decided it (empty when the source was given)."""
+    guess: bool = False
+    """True when another source has the same fields: DISC-Law-SFT-Pair records
+    without ``id`` look exactly like LAW-GPT 52k records."""
 
-    A record with only one of the two text fields of a family (e.g. a
-    ``question`` but no ``answer``) is still attributed to that family, so that
-    the conversion can name the missing field. Any mapping is accepted
-    (``datasets`` passes a ``LazyRow``). Raises ``ValueError`` for a
-    non-mapping, or a record with none of ``question``/``answer``/``input``/
-    ``output`` set to a non-None value.
-    """
+
+def explain_source(record) -> Detection:
+    """Detect the source of a record (rules as :func:`detect_source`) and say
+    which fields decided it."""
     if not isinstance(record, Mapping):
         raise ValueError(
             f"record must be a dict or other mapping, got {type(record).__name__}"
         )
-    if has(record, "question") and has(record, "answer"):
-        return LAWGPT_92K.name
-    if has(record, "input") and has(record, "output"):
-        return _disc_or_52k(record)
-    if has(record, "question") or has(record, "answer"):
-        return LAWGPT_92K.name
-    if has(record, "input") or has(record, "output"):
-        return _disc_or_52k(record)
+    both_92k = has(record, "question") and has(record, "answer")
+    both_disc = has(record, "input") and has(record, "output")
+    # Complete pairs first, so a stray field of the other family decides nothing.
+    if both_92k or (not both_disc and (has(record, "question") or has(record, "answer"))):
+        present = tuple(f for f in ("question", "answer") if has(record, f))
+        return Detection(LAWGPT_92K.name, present)
+    if both_disc or has(record, "input") or has(record, "output"):
+        present = tuple(f for f in ("input", "output") if has(record, f))
+        if has(record, "reference"):
+            return Detection(DISC_TRIPLET.name, (*present, "reference"))
+        if has(record, "id"):
+            return Detection(DISC_PAIR.name, (*present, "id"))
+        return Detection(LAWGPT_52K.name, present, guess=True)
     fields = ", ".join(repr(key) for key in record if record[key] is not None) or "none"
     expected = "; ".join(
         f"{source} ({', '.join(fields_)})" for source, fields_ in SOURCE_FIELDS.items()
@@ -58,12 +66,21 @@ def detect_source(record: dict) -> str:
     )
 
 
-def _disc_or_52k(record: Mapping) -> str:
-    if has(record, "reference"):
-        return DISC_TRIPLET.name
-    if has(record, "id"):
-        return DISC_PAIR.name
-    return LAWGPT_52K.name
+def detect_source(record: dict) -> str:
+    """Return the source a record comes from, judged by its fields.
+
+    ``question`` + ``answer`` → ``"lawgpt_92k"``; ``input`` + ``output`` with
+    ``reference`` → ``"disc_triplet"``, with ``id`` → ``"disc_pair"``, else
+    ``"lawgpt_52k"`` (a guess: see :class:`Detection`). Fields whose value is ``None`` count as absent.
+
+    A record with only one of the two text fields of a family (e.g. a
+    ``question`` but no ``answer``) is still attributed to that family, so that
+    the conversion can name the missing field. Any mapping is accepted
+    (``datasets`` passes a ``LazyRow``). Raises ``ValueError`` for a
+    non-mapping, or a record with none of ``question``/``answer``/``input``/
+    ``output`` set to a non-None value.
+    """
+    return explain_source(record).source
 
 
 def record_source(value) -> str:
@@ -75,13 +92,20 @@ def record_source(value) -> str:
     return detect_source(value)
 
 
-def stratum(value) -> str:
+def _source_of(value, source: str | None) -> str:
+    if source is None or (isinstance(value, Mapping) and value.get("conversation") is not None):
+        return record_source(value)
+    return source
+
+
+def stratum(value, source: str | None = None) -> str:
     """The group a record is stratified by when splitting: the source, and for
     DISC records whose id names a task, ``"<source>/<task>"``. Converted
     records use the ``source`` and ``id`` that ``convert`` stored. Records
-    that fit no source are ``"unknown"``."""
+    that fit no source are ``"unknown"``. ``source`` overrides detection for
+    raw records."""
     try:
-        source = record_source(value)
+        source = _source_of(value, source)
     except ValueError:
         return "unknown"
     record_id = value.get("id")
@@ -95,14 +119,15 @@ def stratum(value) -> str:
     return source
 
 
-def question_text(value) -> str:
+def question_text(value, source: str | None = None) -> str:
     """The user's question(s) of a record, without a ``参考法条：`` block:
     the question field of a raw record, or the ``input`` of every turn of a
-    converted one, joined by newlines. ``""`` when there is none."""
+    converted one, joined by newlines. ``""`` when there is none. ``source``
+    overrides detection for raw records."""
     if not isinstance(value, Mapping):
         return ""
     try:
-        source = record_source(value)
+        source = _source_of(value, source)
     except ValueError:
         return ""
     if source == CONVERSATION:

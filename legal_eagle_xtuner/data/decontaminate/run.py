@@ -100,9 +100,11 @@ def decontaminate(
     output=None,
     flagged=None,
     progress: bool | None = None,
+    source: str | None = None,
 ) -> DecontaminationResult:
     """Check every record of the training files ``paths`` (JSONL or JSON arrays
-    of raw or converted records) against ``index``.
+    of raw or converted records) against ``index``; ``source`` declares the
+    source of raw records (which field is the question) instead of detecting it.
 
     ``output``: write the records that overlap nothing, one compact JSON per
     line, in input order. ``flagged``: write one JSON line per flagged record,
@@ -183,7 +185,7 @@ def decontaminate(
                                 f"(got {json_type(item.value)})"
                             )
                         counts["read"] += 1
-                        text = question_text(item.value)
+                        text = question_text(item.value, source)
                         batch.append((path, item.line, item.value))
                         texts.append(text)
                         size += len(text)
