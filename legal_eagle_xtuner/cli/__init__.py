@@ -2,7 +2,8 @@
 
 Each command group lives in its own module (:mod:`~legal_eagle_xtuner.cli.data`,
 :mod:`~legal_eagle_xtuner.cli.eval`, :mod:`~legal_eagle_xtuner.cli.run`); the
-heavy modules behind a command are imported only when it runs.
+heavy modules behind a command are imported only when it runs. Imports every
+stage (sources, data, train, eval, demo); nothing imports the CLI.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ entry, converts the last checkpoint with XTuner's ``pth_to_hf`` (safetensors) an
 asks one legal question through XTuner's chat tool with the adapter. Each step is
 a subprocess running exactly the module the ``xtuner`` CLI would run, checked by
 its exit status *and* by the files it must leave behind.
+
+Imports the stages below it (sources, data, train, eval); only the CLI imports demo.
 """
 
 from __future__ import annotations
