@@ -1,3 +1,4 @@
 """Did it help? Generate answers with base model and adapter (``generate``), score them
-as LawBench publishes (``lawbench``) and by cited articles (``citations``), ``report``.
+as LawBench publishes (``lawbench``), as DISC-Law-Eval publishes (``disc_law_eval``) and by
+cited articles (``citations``), ``report``.
 Imports ``sources`` and ``data`` (reading records, atomic files); never ``train``."""

@@ -3,13 +3,15 @@
 *Benchmark side*: the ``question`` of every item (for files that are not
 LawBench-shaped, :func:`~legal_eagle_xtuner.sources.question_text` of the item);
 LawBench's ``instruction`` is the same prompt for every item of a task and is
-never used, nor is ``answer``. The task name is the file stem (``3-2``). An item
-whose normalised question has at least ``n`` characters (default 13, the usual
-decontamination n-gram) contributes every character ``n``-gram of it; an item
-shorter than ``n`` but with at least ``min_chars`` characters (default 8)
-contributes its whole normalised question as one gram, matched as a substring
-of the training question; shorter items are not checked (they are the
-``items - checked`` of a task).
+never used, nor is ``answer``. A ``.csv`` file is DISC-Law-Eval's: each row's
+``input`` (the question) with its options ``A``-``D`` joined to it, one item per
+row (gold ``output`` never used). The task name is the file stem (``3-2``,
+``mcq_sing_cpa``). An item whose normalised question has at least ``n``
+characters (default 13, the usual decontamination n-gram) contributes every
+character ``n``-gram of it; an item shorter than ``n`` but with at least
+``min_chars`` characters (default 8) contributes its whole normalised question
+as one gram, matched as a substring of the training question; shorter items
+are not checked (they are the ``items - checked`` of a task).
 
 *Refinement, boilerplate*: a gram that occurs in more than ``max_gram_items``
 (default 10) distinct benchmark items is not used. LawBench's case tasks repeat
@@ -24,6 +26,7 @@ gram (the plain rule).
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -31,7 +34,7 @@ import numpy as np
 
 from legal_eagle_xtuner.data.corpus import json_type
 from legal_eagle_xtuner.sources import question_text
-from legal_eagle_xtuner.data.records import FileFormatError, Problem, iter_records
+from legal_eagle_xtuner.data.records import FileFormatError, Problem, Record, iter_records
 from legal_eagle_xtuner.data.decontaminate.ngrams import BenchmarkIndex, _gram_tables
 from legal_eagle_xtuner.data.decontaminate.normalize import _normalize_batch
 
@@ -47,14 +50,36 @@ def _benchmark_question(value) -> str:
     return question_text(value)
 
 
+def _csv_items(path: str):
+    """:class:`Record` per row of a DISC-Law-Eval CSV: ``{"question": input +
+    options}``, ``line`` where the row starts."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            reader = csv.DictReader(fh)
+            if "input" not in (reader.fieldnames or ()):
+                raise DecontaminationError(
+                    f"{path}: a CSV benchmark file needs an 'input' column "
+                    "(DISC-Law-Eval: input, output, A, B, C, D, ...)")
+            start = reader.line_num + 1
+            for index, row in enumerate(reader, 1):
+                parts = [row.get(k) or "" for k in ("input", "A", "B", "C", "D")]
+                yield Record(path, start, index, {"question": "\n".join(p for p in parts if p)})
+                start = reader.line_num + 1
+    except OSError as exc:
+        raise DecontaminationError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DecontaminationError(f"{path}: not a readable UTF-8 CSV file: {exc}") from None
+
+
 def load_benchmarks(
     paths, *, n: int = 13, min_chars: int = 8, max_gram_items: int | None = 10
 ) -> BenchmarkIndex:
-    """Read benchmark files (LawBench's ``data/<setting>/<task>.json``, or any
-    JSON array / JSONL of records) and index their questions' grams (see the
-    module docstring for the rule). Raises :class:`DecontaminationError` for an
-    unreadable file or item, an item without question text (``FILE:LINE:
-    benchmark item has no 'question' text``), or two files with one stem."""
+    """Read benchmark files (LawBench's ``data/<setting>/<task>.json``, any
+    JSON array / JSONL of records, DISC-Law-Eval's ``.csv``) and index their
+    questions' grams (see the module docstring for the rule). Raises
+    :class:`DecontaminationError` for an unreadable file or item, an item
+    without question text (``FILE:LINE: benchmark item has no 'question'
+    text``), or two files with one stem."""
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
     if not isinstance(min_chars, int) or min_chars < 1:
@@ -79,7 +104,8 @@ def load_benchmarks(
         seen[task] = path
         total = 0
         try:
-            for item in iter_records(path):
+            reader = _csv_items if path.lower().endswith(".csv") else iter_records
+            for item in reader(path):
                 if isinstance(item, Problem):
                     raise DecontaminationError(str(item))
                 total += 1
