@@ -240,7 +240,8 @@ def add_data_parser(sub) -> None:
         "--flagged the ones that do with the item they match.")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--against", nargs="+", required=True, metavar="BENCH",
-                   help="benchmark files (JSON arrays / JSONL with a question field)")
+                   help="benchmark files: JSON arrays / JSONL with a question field "
+                   "(LawBench), or DISC-Law-Eval CSVs (question and options)")
     p.add_argument("-o", "--output", metavar="CLEAN.jsonl", help="write the clean records")
     p.add_argument("--flagged", metavar="PATH",
                    help="write the flagged records with the benchmark items they match")
