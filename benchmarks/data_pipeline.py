@@ -7,8 +7,9 @@ are what stream packing cuts), trains a byte-level BPE tokenizer on it locally
 (at most 16k tokens; on 4,000 synthetic records it stops near 6.8k, so it
 splits Chinese text somewhat finer than InternLM2's 92k vocabulary and the
 samples are somewhat longer than real ones, which makes the packing problem
-harder, not easier), and builds the packed training set twice, with the same
-records, tokenizer, template (internlm2_chat), max_length and process count:
+harder, not easier) -- or takes a real one (``--tokenizer``) -- and builds the
+packed training set twice, with the same records, tokenizer, template
+(``--template``, default internlm2_chat), max_length and process count:
 
 (a) XTuner's lawyer path: ``law_reference_map_fn`` +
     ``process_hf_dataset(pack_to_max_length=True)``;
@@ -24,6 +25,9 @@ figures are computed on its own tokenisation of the records, cut the way its
 
     python benchmarks/data_pipeline.py            # 40,000 records
     python benchmarks/data_pipeline.py --quick    # 4,000 records, < 1 minute on 2 cores
+    # a real tokenizer instead of the local BPE: a model directory or hub id, or
+    # the folder of InternLM v1's tokenizer.model and remote code
+    python benchmarks/data_pipeline.py --tokenizer ../shared/models/internlm-v1 --template internlm_chat
 
 The last line is machine-readable:
 ``ratio=… split=… utilisation=… xtuner_split=… xtuner_orphan_share=…``.
@@ -70,6 +74,22 @@ def build_tokenizer(corpus: Path, out: Path, vocab_size: int = 16000):
     return fast
 
 
+def load_tokenizer(path: str):
+    """``AutoTokenizer.from_pretrained(path, trust_remote_code=True)``; a folder of
+    InternLM v1's files as published (tokenizer.model and remote code, no
+    tokenizer_config.json, e.g. ../shared/models/internlm-v1) is first made a
+    model directory by ``legal_eagle_xtuner.demo.tiny_internlm_v1`` (cached)."""
+    from transformers import AutoTokenizer
+
+    folder = Path(path)
+    if folder.is_dir() and not (folder / "tokenizer_config.json").exists():
+        from legal_eagle_xtuner.demo.tiny_internlm_v1 import SOURCE_FILES, build_tiny_internlm_v1
+
+        if all((folder / name).is_file() for name in SOURCE_FILES):
+            path = str(build_tiny_internlm_v1(None, folder))
+    return AutoTokenizer.from_pretrained(path, trust_remote_code=True)
+
+
 def stream_cut_stats(lengths: np.ndarray, first_loss: np.ndarray, max_length: int):
     """Split samples and orphaned loss tokens when samples (in this order) are
     concatenated and cut every ``max_length`` tokens, as XTuner's Packer does.
@@ -96,6 +116,12 @@ def main() -> int:
     parser.add_argument("--max-length", type=int, default=2048)
     parser.add_argument("--num-proc", type=int, help="processes (default: the CPUs available)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tokenizer", metavar="PATH",
+                        help="tokenizer to use (a directory or hub id, loaded with "
+                             "AutoTokenizer and trust_remote_code) instead of a BPE "
+                             "trained on the corpus")
+    parser.add_argument("--template", default="internlm2_chat",
+                        help="XTuner prompt template (default internlm2_chat)")
     args = parser.parse_args()
 
     import datasets
@@ -115,16 +141,24 @@ def main() -> int:
     n_records = args.records or (4000 if args.quick else 40000)
     num_proc = args.num_proc or default_num_proc()
     max_length = args.max_length
-    template = PROMPT_TEMPLATE.internlm2_chat
+    if args.template not in PROMPT_TEMPLATE:
+        parser.error(f"unknown prompt template {args.template!r}")
+    template = PROMPT_TEMPLATE[args.template]
 
     with tempfile.TemporaryDirectory(prefix="legal-eagle-pipeline-") as tmp:
         tmp = Path(tmp)
         corpus = tmp / "lawgpt_92k.json"
         write_corpus(corpus, "lawgpt_92k", records=n_records, seed=args.seed)
-        tokenizer = build_tokenizer(corpus, tmp / "tokenizer")
+        if args.tokenizer:
+            tokenizer = load_tokenizer(args.tokenizer)
+            which = f"{type(tokenizer).__name__} from {args.tokenizer}"
+        else:
+            tokenizer = build_tokenizer(corpus, tmp / "tokenizer")
+            which = "BPE trained on the corpus"
         raw = datasets.load_dataset("json", data_files=str(corpus), split="train")
         print(f"{n_records} LAW-GPT-92k-shaped records, max_length {max_length}, "
-              f"{num_proc} process(es), tokenizer vocab {len(tokenizer)}")
+              f"{num_proc} process(es), tokenizer vocab {len(tokenizer)} ({which}), "
+              f"template {args.template}")
 
         # (a) XTuner
         start = time.perf_counter()

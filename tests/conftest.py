@@ -23,6 +23,30 @@ def tiny_model(tmp_path_factory):
     return build_tiny_internlm2(tmp_path_factory.mktemp("tiny-cache"))
 
 
+INTERNLM_V1_SOURCE = Path(__file__).resolve().parents[2] / "shared" / "models" / "internlm-v1"
+"""InternLM v1's tokenizer.model and remote code (never committed; beside the repo)."""
+
+
+@pytest.fixture(scope="session")
+def internlm_v1_source():
+    """``../shared/models/internlm-v1``, or a skip saying it is needed."""
+    from legal_eagle_xtuner.demo.tiny_internlm_v1 import SOURCE_FILES
+
+    missing = [name for name in SOURCE_FILES if not (INTERNLM_V1_SOURCE / name).is_file()]
+    if missing:
+        pytest.skip(f"{INTERNLM_V1_SOURCE}: {', '.join(missing)} not found: the InternLM v1 "
+                    "tests need ../shared/models/internlm-v1 (tokenizer.model and remote code)")
+    return INTERNLM_V1_SOURCE
+
+
+@pytest.fixture(scope="session")
+def tiny_internlm_v1(tmp_path_factory, internlm_v1_source):
+    """A tiny random InternLM v1 (real remote code and tokenizer) for this session."""
+    from legal_eagle_xtuner.demo.tiny_internlm_v1 import build_tiny_internlm_v1
+
+    return build_tiny_internlm_v1(tmp_path_factory.mktemp("tiny-v1-cache"), internlm_v1_source)
+
+
 def run_module(module, *args, cwd=None, stdin=None, timeout=900):
     """Run ``python -m module args`` the way the ``xtuner`` CLI would, but with
     this interpreter and a real exit status. Returns the CompletedProcess; fails

@@ -18,7 +18,7 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 SPECIAL_TOKENS = [
     "<unk>",
@@ -159,14 +159,61 @@ def write_internlm2_config(out: Path, **fields) -> dict:
     return config
 
 
-def _write_model(out: Path, spec: TinyInternLM2Spec) -> None:
+def save_random_model(out: Path, spec_record: dict, seed: int) -> None:
+    """Initialise the model that ``out/config.json`` (with its ``auto_map``
+    remote code) describes with random weights (``seed``), save it to ``out``
+    and write ``spec_record`` to ``out/tiny_spec.json`` (the mark of a
+    finished build, see :func:`cached_build`)."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
+    auto_map = json.loads((out / "config.json").read_text(encoding="utf-8"))["auto_map"]
+    torch.manual_seed(seed)
+    hf_config = AutoConfig.from_pretrained(out, trust_remote_code=True)
+    model = AutoModelForCausalLM.from_config(
+        hf_config, trust_remote_code=True, torch_dtype=torch.float32
+    )
+    model.save_pretrained(out, safe_serialization=True)
+    # save_pretrained rewrites config.json; keep our auto_map pointing at the
+    # local files rather than at a transformers dynamic-module cache path.
+    saved = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    saved["auto_map"] = auto_map
+    (out / "config.json").write_text(json.dumps(saved, indent=2), encoding="utf-8")
+    (out / "tiny_spec.json").write_text(json.dumps(spec_record, indent=2), encoding="utf-8")
+
+
+def cached_build(cache_dir: str | os.PathLike | None, name: str, key: dict,
+                 write: Callable[[Path], None]) -> Path:
+    """Return ``CACHE/NAME-<hash of key>``, calling ``write(tmp)`` to build it
+    first when it holds no finished build (``tiny_spec.json``). ``CACHE`` is
+    ``cache_dir`` or :func:`default_cache_dir`. The build goes to a temporary
+    directory that is renamed into place, so an interrupted build is never
+    picked up."""
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
+    target = cache / f"{name}-{digest}"
+    if (target / "tiny_spec.json").is_file():
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=cache))
+    try:
+        write(tmp)
+        try:
+            tmp.rename(target)
+        except OSError:
+            # Another process finished the same build first; theirs is as good.
+            if not (target / "tiny_spec.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _write_model(out: Path, spec: TinyInternLM2Spec) -> None:
     tokenizer = build_tokenizer(_sample_texts(), spec.vocab_size)
     tokenizer.save_pretrained(out)
 
-    config = write_internlm2_config(
+    write_internlm2_config(
         out,
         hidden_size=spec.hidden_size,
         intermediate_size=spec.intermediate_size,
@@ -182,22 +229,7 @@ def _write_model(out: Path, spec: TinyInternLM2Spec) -> None:
         torch_dtype="float32",
         use_cache=True,
     )
-
-    torch.manual_seed(spec.seed)
-    hf_config = AutoConfig.from_pretrained(out, trust_remote_code=True)
-    model = AutoModelForCausalLM.from_config(
-        hf_config, trust_remote_code=True, torch_dtype=torch.float32
-    )
-    model.save_pretrained(out, safe_serialization=True)
-    # save_pretrained rewrites config.json; keep our auto_map pointing at the
-    # local files rather than at a transformers dynamic-module cache path.
-    saved = json.loads((out / "config.json").read_text(encoding="utf-8"))
-    saved["auto_map"] = config["auto_map"]
-    (out / "config.json").write_text(json.dumps(saved, indent=2), encoding="utf-8")
-    (out / "tiny_spec.json").write_text(
-        json.dumps({"build_version": _BUILD_VERSION, **asdict(spec)}, indent=2),
-        encoding="utf-8",
-    )
+    save_random_model(out, {"build_version": _BUILD_VERSION, **asdict(spec)}, spec.seed)
 
 
 def build_tiny_internlm2(
@@ -206,30 +238,8 @@ def build_tiny_internlm2(
 ) -> Path:
     """Return the directory of a tiny InternLM2 (model + tokenizer), building it
     on first use. The directory name hashes the spec, the build version and the
-    xtuner version, so a change of any of them builds a fresh one. The build goes
-    to a temporary directory that is renamed into place, so an interrupted build
-    is never picked up."""
+    xtuner version, so a change of any of them builds a fresh one."""
     import xtuner
 
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    key = json.dumps(
-        {"v": _BUILD_VERSION, "xtuner": xtuner.__version__, **asdict(spec)},
-        sort_keys=True,
-    )
-    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-    target = cache / f"tiny-internlm2-{digest}"
-    if (target / "tiny_spec.json").is_file():
-        return target
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=cache))
-    try:
-        _write_model(tmp, spec)
-        try:
-            tmp.rename(target)
-        except OSError:
-            # Another process finished the same build first; theirs is as good.
-            if not (target / "tiny_spec.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    key = {"v": _BUILD_VERSION, "xtuner": xtuner.__version__, **asdict(spec)}
+    return cached_build(cache_dir, "tiny-internlm2", key, lambda out: _write_model(out, spec))
