@@ -7,6 +7,9 @@ from setuptools import find_packages, setup
 # bitsandbytes 0.45.0 imports ``triton.ops``, which triton removed in 3.2 (the
 # triton of torch >= 2.6), so with a newer torch PEFT's LoRA injection fails with
 # "No module named 'triton.ops'". torch 2.5.1 pins triton 3.1.0, which still has it.
+# A newer stack (torch 2.14.1, for Blackwell GPUs) lives beside this one in
+# stacks/torch-2.14.txt; docs/torch_stacks.md says how to install it and why
+# it cannot be an extra of this file.
 INSTALL_REQUIRES = [
     "torch==2.5.1",
     "torchvision==0.20.1",
