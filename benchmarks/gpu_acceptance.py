@@ -1,6 +1,6 @@
-"""One GPU acceptance run: every figure that needs a GPU, in about five minutes.
+"""One GPU acceptance run: every figure that needs a GPU, in about eight minutes.
 
-    python benchmarks/gpu_acceptance.py                    # one H100/H200, ~5 min
+    python benchmarks/gpu_acceptance.py                    # one H100/H200, ~8 min
     python benchmarks/gpu_acceptance.py --budget-s 180     # shorter: every part shrinks
     python benchmarks/gpu_acceptance.py --shape tiny       # CPU or GPU, tiny model (tests)
 
@@ -47,8 +47,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 HERE = Path(__file__).resolve().parent
-SHARES = {"throughput": 0.28, "qlora_20b": 0.30, "resume": 0.22, "deepspeed": 0.10,
-          "generate": 0.10}
+SHARES = {"throughput": 0.20, "qlora_20b": 0.22, "resume": 0.36, "deepspeed": 0.14,
+          "generate": 0.08}
 """Share of --budget-s each part may use (its subprocesses are stopped past it);
 what a part leaves unused goes to the parts after it, in proportion."""
 MFU_TARGET = 0.45
@@ -158,6 +158,9 @@ def _tiny_config(work: Path, iters: int, every: int) -> Path:
     cfg = Config.fromfile(str(path))
     cfg.default_hooks.checkpoint.interval = every
     cfg.train_cfg.val_interval = every
+    # Sample answers are not what these parts measure, and on a GPU generating them token
+    # by token took most of a part's time (measured on an H200).
+    cfg.custom_hooks = [h for h in cfg.custom_hooks if "EvaluateChatHook" not in str(h["type"])]
     cfg.dump(str(path))
     return path
 
@@ -209,9 +212,13 @@ def part_resume(part: Part, args, seconds: float, work: Path) -> None:
 def part_deepspeed(part: Part, args, seconds: float, work: Path, cuda: bool) -> None:
     try:
         import deepspeed  # noqa: F401
-    except ImportError:
+    except ModuleNotFoundError as exc:
+        if exc.name != "deepspeed":  # installed, but something it imports is missing
+            return part.check("deepspeed imports", False, f"{type(exc).__name__}: {exc}")
         part.skipped = "deepspeed is not installed (pip install -e '.[deepspeed]')"
         return
+    except Exception as exc:
+        return part.check("deepspeed imports", False, f"{type(exc).__name__}: {exc}")
     if not cuda:
         part.skipped = "DeepSpeed needs a GPU"
         return
@@ -256,8 +263,8 @@ def main(argv=None) -> int:
     parser.add_argument("--shape", choices=["real", "tiny"], default="real",
                         help="real (default): 7B / 20B shapes, needs a GPU; tiny: the "
                         "tiny model for every part, CPU or GPU")
-    parser.add_argument("--budget-s", type=float, default=300.0,
-                        help="wall time for everything (default 300); each part gets its "
+    parser.add_argument("--budget-s", type=float, default=480.0,
+                        help="wall time for everything (default 480); each part gets its "
                         "share: " + ", ".join(f"{k} {100 * v:.0f}%%" for k, v in SHARES.items()))
     parser.add_argument("--parts", default=",".join(SHARES),
                         help="comma-separated parts to run (default: all)")

@@ -63,3 +63,9 @@ def run_module(module, *args, cwd=None, stdin=None, timeout=900):
         tail = (proc.stdout + proc.stderr)[-4000:]
         pytest.fail(f"python -m {module} exited {proc.returncode}:\n{tail}")
     return proc
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "slow: starts training processes or builds environments (minutes); "
+        "the inner loop runs -m 'not slow'")

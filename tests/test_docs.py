@@ -221,7 +221,18 @@ def _help_targets() -> dict[str, list[str]]:
             script = cmd.argv[1]
             if (REPO / script).is_file():
                 targets[script] = [sys.executable, str(REPO / script), "--help"]
+                sub = _subcommand(script, cmd.argv[2:])
+                if sub:  # `script SUB ...`: SUB's own --help lists its options
+                    targets[f"{script} {sub}"] = [sys.executable, str(REPO / script), sub,
+                                                  "--help"]
     return targets
+
+
+def _subcommand(script: str, args) -> str | None:
+    """The subcommand a benchmarks script is called with, read from its argparse
+    sub-parsers (``add_parser("NAME"``), or None for a script without them."""
+    names = re.findall(r'add_parser\(\s*"([\w-]+)"', (REPO / script).read_text("utf-8"))
+    return args[0] if names and args and args[0] in names else None
 
 
 @functools.lru_cache(maxsize=None)
@@ -320,11 +331,31 @@ def test_command_is_concrete_and_known(cmd):
     for token in cmd.argv:
         assert not PLACEHOLDER.search(token), (
             f"{cmd.where()}: placeholder {token!r}; write a command that runs as written")
-    known = {"legal-eagle", "xtuner", "python", "python3", "python3.11", "pip"}
+    known = {"legal-eagle", "xtuner", "python", "python3", "python3.11", "pip", "bash"}
     assert program(cmd) in known | UNCHECKED_PROGRAMS, (
         f"{cmd.where()}: {cmd.argv[0]} is not a program tests/test_docs.py knows; "
         "teach it how to check the command")
     check_repo_paths(cmd)
+
+
+BASH = of_kind("bash")
+
+
+@pytest.mark.parametrize("cmd", BASH, ids=ids(BASH))
+def test_bash_runs_a_script_of_ours_with_the_arguments_it_takes(cmd):
+    """`bash benchmarks/X.sh ARGS`: the script exists and takes that many positional
+    arguments, as its own usage line (`#   bash benchmarks/X.sh [A] [B] ...`) says."""
+    script = cmd.argv[1]
+    assert script.startswith("benchmarks/") and script.endswith(".sh"), (
+        f"{cmd.where()}: bash runs only our benchmarks/*.sh scripts in the docs")
+    text = (REPO / script).read_text(encoding="utf-8")
+    usage = re.search(rf"^#\s+bash {re.escape(script)}((?: \[?[A-Z_]+\]?)*)", text, re.M)
+    assert usage, f"{script} has no '#   bash {script} ...' usage line"
+    positional = [a for a in cmd.argv[2:] if a != "--"]
+    if "--" in cmd.argv:
+        positional = cmd.argv[2:cmd.argv.index("--")]
+    assert len(positional) <= len(usage.group(1).split()), (
+        f"{cmd.where()}: {script} takes {usage.group(1).strip()}")
 
 
 @functools.lru_cache(maxsize=None)
@@ -408,7 +439,11 @@ def test_python_command(cmd):
         assert script.startswith("benchmarks/"), (
             f"{cmd.where()}: python {script}: only benchmarks/ scripts are checked")
         assert (REPO / script).is_file(), f"{cmd.where()}: no script {script}"
-        check_against_help(cmd, script, args[1:])
+        sub = _subcommand(script, args[1:])
+        if sub:
+            check_against_help(cmd, f"{script} {sub}", args[2:])
+        else:
+            check_against_help(cmd, script, args[1:])
 
 
 def declared_extras() -> set[str]:
