@@ -10,9 +10,11 @@ or are the offline tiny InternLM2 of `legal-eagle demo`.
 Parts, each with its share of --budget-s (time a part leaves goes to the ones
 after it) and its own time printed:
   throughput   7B LoRA as configs/internlm2_7b_disc.py, bf16, 2048-token packs,
-               XTuner's packer vs ours (benchmarks/train_throughput.py --shape 7b --bf16):
+               XTuner's packer vs ours, cross-attending, and ours isolated for each
+               --isolation path (benchmarks/train_throughput.py --shape 7b --bf16):
                tokens/s/GPU, MFU, HFU, peak memory.
-               Targets: MFU >= 45% on an H100/H200; ours >= XTuner's real tokens/s.
+               Targets: MFU >= 45% on an H100/H200; ours >= XTuner's real tokens/s;
+               isolated within 10% of cross-attending tokens/s.
   qlora_20b    20B QLoRA NF4 as configs/internlm2_20b_qlora_lawgpt.py, 2048 tokens,
                the config's per-device batch, our packing only: peak memory and
                tokens/s. Target: peak <= 40 GB. Needs CUDA (skipped on CPU).
@@ -103,17 +105,19 @@ def _number(text: str):
         return text
 
 
-def _throughput_args(seconds: float, shape: str) -> list[str]:
-    # The model build and the warm-up take their part first; each measured
-    # phase gets a quarter of what the part may use.
-    return ["--max-seconds", f"{max(seconds * 0.25, 2):.0f}", "--warmup", "2",
+def _throughput_args(seconds: float, shape: str, modes: int = 3) -> list[str]:
+    # The model build and the warm-ups take their part first; the measured phases
+    # share 70% of what the part may use.
+    return ["--max-seconds", f"{max(seconds * 0.7 / modes, 2):.0f}", "--warmup", "2",
             "--steps", "200" if shape != "tiny" else "6"]
 
 
 def part_throughput(part: Part, args, seconds: float, cuda: bool) -> None:
     shape = "7b" if args.shape == "real" else "tiny"
+    paths = [] if args.isolation == "none" else args.isolation.split(",")
     cmd = [sys.executable, str(HERE / "train_throughput.py"), "--shape", shape,
-           *_throughput_args(seconds, shape), *(["--bf16"] if cuda else [])]
+           *_throughput_args(seconds, shape, 2 + len(paths)), "--isolation", args.isolation,
+           *(["--bf16"] if cuda else [])]
     proc = _run(cmd, seconds)
     if proc.returncode != 0:
         return _failed(part, "train_throughput runs", proc)
@@ -129,6 +133,15 @@ def part_throughput(part: Part, args, seconds: float, cuda: bool) -> None:
     else:
         part.check("ours >= XTuner tokens/s, MFU >= 45%", None,
                    "n/a: GPU targets of the 7B shape")
+    for key in sorted(k for k in f if k.startswith("iso_") and k.endswith("_ratio")):
+        path = key[4:-len("_ratio")]
+        part.check(f"isolated ({path}) loss finite", math.isfinite(f[f"iso_{path}_loss"]),
+                   f"loss {f[f'iso_{path}_loss']} vs cross-attending {f['loss']}")
+        detail = (f"{f[f'iso_{path}_tokens_per_s']} vs {f['tokens_per_s']} tokens/s "
+                  f"(ratio {f[key]}), MFU {f[f'iso_{path}_mfu']}, "
+                  f"peak {f[f'iso_{path}_peak_gb']} GB")
+        part.check(f"isolated ({path}) within 10% of cross-attending tokens/s (H100/H200)",
+                   f[key] >= 0.9 if cuda and shape == "7b" else None, detail)
 
 
 def part_qlora(part: Part, args, seconds: float, cuda: bool) -> None:
@@ -271,6 +284,10 @@ def main(argv=None) -> int:
     parser.add_argument("--resume-tolerance", type=float, default=1e-6,
                         help="largest adapter difference after resume that passes "
                         "(default 1e-6)")
+    parser.add_argument("--isolation", default="auto",
+                        help="isolated-packing attention paths the throughput part measures "
+                        "beside cross-attending packs (train_throughput.py --isolation; "
+                        "default auto; e.g. sdpa,flex)")
     parser.add_argument("-o", "--output", default="gpu_acceptance.json",
                         help="the JSON with every figure (default gpu_acceptance.json)")
     args = parser.parse_args(argv)

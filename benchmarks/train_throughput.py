@@ -10,7 +10,10 @@ What is measured
   SupervisedFinetune with the model / optimizer settings of --config, trains on
   the same synthetic samples packed two ways, side by side: `xtuner` (XTuner's
   stream packing, samples cut at pack borders) and `ours` (--plan-packs, whole
-  samples, best fit). --warmup steps (default 10; tiny: 2) then --steps measured
+  samples, best fit), both cross-attending (one position range per row, the
+  model's own attention); then, for each --isolation path, `iso_<path>`: our packs
+  with isolated packing (positions restart per sample, attention within each
+  sample: legal_eagle_xtuner.train.attention), the configs' default. --warmup steps (default 10; tiny: 2) then --steps measured
   steps (default 200; tiny: 10) per mode; --max-seconds (default 170) stops a
   mode's measured phase early so that a --shape 7b or 20b run stays within about
   8 minutes. Reported per mode: real tokens/s/GPU (padding never counted), step
@@ -29,7 +32,10 @@ Output
     shape=7b device=cuda mode=ours tokens_per_s=... step_s=... mfu=0.47 peak_gb=31.2
     split=0 loss=11.2 ... xtuner_tokens_per_s=... xtuner_split=812 ... ratio=1.08
   (one line; `ratio` is ours / xtuner tokens per second, `split` the number of
-  samples cut across packs, `target` met / missed / n/a for the ours mode).
+  samples cut across packs, `target` met / missed / n/a for the ours mode;
+  iso_<path>_tokens_per_s=... iso_<path>_ratio=... for each isolated path, the ratio
+  against the cross-attending `ours`).
+  Target (GPU): isolated packing within 10% of the cross-attending tokens/s.
 """
 
 from __future__ import annotations
@@ -88,6 +94,16 @@ def _count(n: float) -> str:
     return str(int(n))
 
 
+def _mask_mib(mode: str, batch: int, length: int) -> str:
+    """What the isolated path keeps per batch: sdpa a bool mask of batch x L x L;
+    flex a block mask of 128 x 128 blocks; flash_varlen only the boundaries."""
+    if mode == "iso_sdpa":
+        return f"{batch * length * length / 2**20:.1f} MiB (bool)"
+    if mode == "iso_flex":
+        return f"{batch * (-(-length // 128)) ** 2 * 8 / 2**20:.3f} MiB (block mask)"
+    return "none (sample boundaries only)"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -132,6 +148,11 @@ def main(argv=None) -> int:
     parser.add_argument("--modes", choices=["both", "ours"], default="both",
                         help="both (default): XTuner's packing and ours side by side; "
                         "ours: only our packing (e.g. for a peak-memory check)")
+    parser.add_argument("--isolation", default="auto",
+                        help="isolated packing to measure beside the cross-attending "
+                        "packs, comma-separated attention paths: auto (default: flash-attn's "
+                        "varlen kernel if installed, else sdpa), sdpa, flex, flash_varlen; "
+                        "'none': cross-attending only")
     parser.add_argument("--seed", type=int, default=0, help="seed of lengths, tokens, "
                         "packing and weights (default 0)")
     args = parser.parse_args(argv)
@@ -143,6 +164,11 @@ def main(argv=None) -> int:
         parser.error("--steps must be >= 1 and --warmup >= 0")
 
     planner = load_planner(args.plan_packs)  # fail before the expensive part
+    from legal_eagle_xtuner.train.attention import PATHS, choose_path, isolate_attention
+
+    isolation = [] if args.isolation == "none" else args.isolation.split(",")
+    if set(isolation) - set(PATHS):
+        parser.error(f"--isolation {args.isolation}: paths are {', '.join(PATHS)} or none")
 
     import torch
 
@@ -196,6 +222,13 @@ def main(argv=None) -> int:
     }
     if args.modes == "ours":
         del modes["xtuner"]
+    for path in isolation:  # isolated packing: same packs, positions restart per sample
+        try:
+            path = choose_path(path, device)
+        except RuntimeError as exc:
+            parser.error(f"--isolation: {exc}")
+        modes[f"iso_{path}"] = (make_batches(o_packs, batch_size, n_batches, isolated=True),
+                                o_split, len(o_packs))
     all_lengths = np.concatenate(list(lengths.values()))
     total_tokens = int(all_lengths.sum())
 
@@ -263,12 +296,21 @@ def main(argv=None) -> int:
           f"{', '.join(attn_used) or '?'}; peak {_fmt(peak_flops and peak_flops / 1e12, 'g')} "
           f"TFLOP/s{peak_note}", flush=True)
 
-    results = {}
+    results, failed = {}, []
     for mode, (batches, split, n_packs) in modes.items():
+        if mode.startswith("iso_"):
+            isolate_attention(model, mode[4:])
         t0 = time.perf_counter()
-        r = run_mode(model, batches, warmup=warmup, settings=settings, device=device,
-                     amp_dtype=amp_dtype, max_seconds=args.max_seconds,
-                     flops_args=flops_args, peak_flops=peak_flops)
+        try:
+            r = run_mode(model, batches, warmup=warmup, settings=settings, device=device,
+                         amp_dtype=amp_dtype, max_seconds=args.max_seconds,
+                         flops_args=flops_args, peak_flops=peak_flops)
+        except Exception as exc:  # one path failing (e.g. a kernel) leaves the others
+            if not mode.startswith("iso_"):
+                raise
+            print(f"   {mode}: FAILED: {type(exc).__name__}: {exc}", flush=True)
+            failed.append(mode)
+            continue
         r["split"] = split
         r["packs"] = n_packs
         slots = r["steps"] * batch_size * max_length
@@ -289,6 +331,10 @@ def main(argv=None) -> int:
     ratio = results["ours"]["tokens_per_s"] / x_rate if x_rate else float("nan")
     if "xtuner" in results:
         print(f"ours / xtuner real tokens per second: {ratio:.3f}")
+    for mode in (m for m in results if m.startswith("iso_")):
+        print(f"isolated ({mode[4:]}) / cross-attending packs, real tokens per second: "
+              f"{results[mode]['tokens_per_s'] / results['ours']['tokens_per_s']:.3f}; its "
+              f"mask, batch {batch_size} x {max_length}^2: {_mask_mib(mode, batch_size, max_length)}")
     print("MFU = (6*N_trainable + 4*N_frozen + 12*layers*hidden*s) * real tokens / time / peak; "
           "s = real tokens of the token's pack row (no causal halving); recompute of "
           "activation checkpointing not counted (HFU counts it: +2*N + 4*layers*hidden*s). "
@@ -327,8 +373,11 @@ def main(argv=None) -> int:
     if "xtuner" in results:
         line += [*keys(results["xtuner"], "xtuner_"), f"xtuner_target={target['xtuner']}",
                  f"ratio={ratio:.4f}"]
+    for mode in (m for m in results if m.startswith("iso_")):
+        line += [*keys(results[mode], f"{mode}_"),
+                 f"{mode}_ratio={results[mode]['tokens_per_s'] / o['tokens_per_s']:.4f}"]
     print(" ".join(line), flush=True)
-    ok = all(r["loss_finite"] for r in results.values())
+    ok = all(r["loss_finite"] for r in results.values()) and not failed
     if not ok:
         print("ERROR: non-finite loss", file=sys.stderr)
     return 0 if ok else 1

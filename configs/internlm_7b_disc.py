@@ -25,6 +25,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from legal_eagle_xtuner import LEGAL_SYSTEM, SupervisedFinetune, legal_qa_map_fn_factory
 from legal_eagle_xtuner.train.dataset import legal_sft_dataset
+from legal_eagle_xtuner.train.isolation import IsolatedAttentionHook, isolated_collate_fn
 from legal_eagle_xtuner.train.precision import AutoAmpOptimWrapper
 from legal_eagle_xtuner.train.resume import ExactResumeHook
 from legal_eagle_xtuner.train.validation import ValLoss, ValLossLoop
@@ -45,7 +46,7 @@ from xtuner.utils import PROMPT_TEMPLATE
 #######################################################################
 # Model: a hub id, or a local / ModelScope download directory.
 pretrained_model_name_or_path = "internlm/internlm-chat-7b"
-use_varlen_attn = False  # True needs flash-attn
+use_varlen_attn = False  # XTuner's varlen path: flash-attn and per-device batch 1
 
 # Data: download DISC-Law-SFT from the `ShengbinYue/DISC-Law-SFT` dataset on the
 # Hugging Face hub into ./data (see README, "Get the data").
@@ -70,6 +71,17 @@ pack_to_max_length = True
 # and counted in the log.
 packer = "best_fit"
 overlong = "truncate"
+# Isolated packing (ours): the samples of a pack attend only to themselves and their
+# rotary positions restart at 0, so each trains exactly as if it were alone in its
+# row, on any GPU or CPU and at any per-device batch. False lets a packed sample
+# attend to the samples before it in its row and continue their positions -- what
+# XTuner and the seed do without flash-attn -- so its loss depends on its
+# neighbours; keep it only to reproduce runs made before 0.2.
+isolate_packed_samples = True
+# Its attention kernel: "auto" (flash-attn's varlen kernel where flash-attn is
+# installed, else torch's scaled_dot_product_attention with a block-diagonal mask),
+# "flash_varlen", "sdpa" or "flex" (FlexAttention, CUDA only). The log says which.
+attention_path = "auto"
 
 # Scheduler & Optimizer
 batch_size = 1  # per_device; seed: per_device_train_batch_size 1
@@ -162,6 +174,7 @@ disc_triplet = dict(
     packer=packer,
     overlong=overlong,
     use_varlen_attn=use_varlen_attn,
+    isolate_samples=isolate_packed_samples,
 )
 
 disc_pair = dict(
@@ -178,6 +191,7 @@ disc_pair = dict(
     packer=packer,
     overlong=overlong,
     use_varlen_attn=use_varlen_attn,
+    isolate_samples=isolate_packed_samples,
 )
 
 if prepared_train_path:
@@ -197,6 +211,7 @@ if prepared_train_path:
         packer=packer,
         overlong=overlong,
         use_varlen_attn=use_varlen_attn,
+        isolate_samples=isolate_packed_samples,
     )
     # The held-out records (or prepared_eval_path), unpacked: padding, not
     # packing, unless varlen attention keeps packed samples apart.
@@ -215,12 +230,18 @@ else:
         ],
     )
 
+# Each packed sample gets its own positions (isolated packing), or XTuner's collation.
+if isolate_packed_samples and not use_varlen_attn:
+    collate_fn = dict(type=isolated_collate_fn)
+else:
+    collate_fn = dict(type=default_collate_fn, use_varlen_attn=use_varlen_attn)
+
 train_dataloader = dict(
     batch_size=batch_size,
     num_workers=dataloader_num_workers,
     dataset=train_dataset,
     sampler=dict(type=DefaultSampler, shuffle=True),
-    collate_fn=dict(type=default_collate_fn, use_varlen_attn=use_varlen_attn),
+    collate_fn=collate_fn,
 )
 
 if val_size or prepared_eval_path:
@@ -229,7 +250,7 @@ if val_size or prepared_eval_path:
         num_workers=dataloader_num_workers,
         dataset=val_dataset,
         sampler=dict(type=DefaultSampler, shuffle=False),
-        collate_fn=dict(type=default_collate_fn, use_varlen_attn=use_varlen_attn),
+        collate_fn=collate_fn,
     )
     # Mean loss per target token over the whole split, gathered from all ranks.
     val_evaluator = dict(type=ValLoss)
@@ -299,6 +320,9 @@ custom_hooks = [
 
 if use_varlen_attn:
     custom_hooks += [dict(type=VarlenAttnArgsToMessageHubHook)]
+elif isolate_packed_samples:
+    # the attention layers keep packed samples apart; the log names the kernel
+    custom_hooks += [dict(type=IsolatedAttentionHook, path=attention_path)]
 
 # configure default hooks
 default_hooks = dict(

@@ -343,18 +343,21 @@ def _patch_internlm_v1_tokenizer_init() -> bool:
     return True
 
 
-class VarlenAttnUnavailable(RuntimeError):
-    """``use_varlen_attn=True`` where XTuner would silently ignore it."""
-
-
-def _patch_varlen_attn_check() -> bool:
+def _patch_varlen_attn_fallback() -> bool:
     """xtuner 0.2.0 silently ignores ``use_varlen_attn=True`` without flash-attn.
 
     Bug: ``dispatch_modules`` swaps in varlen attention only if flash-attn 2 imports;
     otherwise the model's own attention runs over the whole packed row under one
-    causal mask, so the samples of a pack attend to each other. Affects: xtuner
-    0.2.0, every model (InternLM v1 remote code, InternLM2), without flash-attn.
-    Remove when xtuner raises there itself. The shim raises, saying what to do.
+    causal mask, so the samples of a pack attend to each other (while the collate
+    function already restarted their positions). Affects: xtuner 0.2.0, every model
+    (InternLM v1 remote code, InternLM2), without flash-attn. Remove when xtuner has
+    a path without flash-attn itself.
+    The shim keeps XTuner's dispatch and, where flash-attn is missing, gives the
+    attention layers the isolated forward of ``legal_eagle_xtuner.train.attention``
+    (scaled_dot_product_attention with a block-diagonal mask), which reads the samples'
+    boundaries from the restarting position ids XTuner's varlen collate function
+    produces. (Up to 0.1 this raised ``VarlenAttnUnavailable``: there is now always
+    a path.)
     """
     import xtuner.model.modules.dispatch as dispatch
     import xtuner.model.sft as sft
@@ -365,11 +368,11 @@ def _patch_varlen_attn_check() -> bool:
 
     def dispatch_modules(model, use_varlen_attn=False):
         if use_varlen_attn and not dispatch.SUPPORT_FLASH2:
-            raise VarlenAttnUnavailable(
-                "use_varlen_attn = True needs flash-attn 2 (pip install flash-attn, on a CUDA "
-                "GPU); without it XTuner 0.2.0 ignores the setting and lets the samples of a "
-                "pack attend to each other. Install flash-attn, or set use_varlen_attn = False "
-                "in the config.")
+            from legal_eagle_xtuner.train.attention import isolate_attention
+
+            original(model, use_varlen_attn=False)
+            isolate_attention(model, "sdpa")
+            return None
         return original(model, use_varlen_attn=use_varlen_attn)
 
     dispatch_modules.legal_eagle_shim = True
@@ -391,4 +394,4 @@ def apply_model_shims() -> None:
     _patch_lora_fp32_upcast()
     _patch_checkpoint_io()
     _patch_mmengine_weights_only_load()
-    _patch_varlen_attn_check()
+    _patch_varlen_attn_fallback()

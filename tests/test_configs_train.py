@@ -66,6 +66,10 @@ def test_config_trains_converts_and_chats(name, tiny_model, tmp_path):
     assert real.prompt_template.INSTRUCTION.startswith(mark)
     assert "参考法条：" in log
     assert mark in log
+    # Isolated packing is the default of every config, on CPU with sdpa.
+    assert real.isolate_packed_samples is True and real.attention_path == "auto"
+    assert ("isolated packing: packed samples attend only to themselves, positions restart "
+            "per sample; attention path 'sdpa' (asked 'auto') on 2 layers") in log
 
     ckpt_path = work / f"iter_{max_iters}.pth"
     assert (work / "last_checkpoint").read_text().strip() == str(ckpt_path)

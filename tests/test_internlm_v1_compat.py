@@ -92,14 +92,14 @@ def test_tokenizer_shim_touches_only_outdated_internlm_tokenizers(tiny_internlm_
     assert compat._preload_sp_model(InternLMTokenizer) is False  # never wrapped twice
 
 
-def test_varlen_attn_without_flash_attn_is_a_clear_error(tiny_internlm_v1):
+def test_varlen_attn_without_flash_attn_isolates_with_sdpa(tiny_internlm_v1):
     import legal_eagle_xtuner
     import xtuner.model.modules.dispatch as dispatch
     from mmengine.config import ConfigDict
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM
 
-    from legal_eagle_xtuner.compat import VarlenAttnUnavailable
+    from legal_eagle_xtuner.train.attention import attention_layers
 
     if dispatch.SUPPORT_FLASH2:
         pytest.skip("flash-attn is installed: XTuner's varlen attention is available")
@@ -109,12 +109,14 @@ def test_varlen_attn_without_flash_attn_is_a_clear_error(tiny_internlm_v1):
                      trust_remote_code=True, torch_dtype=torch.float32)
     lora = ConfigDict(type=LoraConfig, r=4, lora_alpha=8, lora_dropout=0.0, bias="none",
                       task_type="CAUSAL_LM")
-    with pytest.raises(VarlenAttnUnavailable, match=r"use_varlen_attn = True needs flash-attn "
-                       r"2 .* set use_varlen_attn = False in the config"):
-        SupervisedFinetune(llm=llm, lora=lora, use_varlen_attn=True)
-    # the documented setting builds, with the remote code's own attention
+    model = SupervisedFinetune(llm=llm, lora=lora, use_varlen_attn=True)
+    layers = [m for m, _ in attention_layers(model)]
+    assert len(layers) == 2  # the tiny model's two layers, both isolated with sdpa
+    assert {m._legal_eagle_path for m in layers} == {"sdpa"}
+    # without varlen the remote code's own attention, untouched
     model = SupervisedFinetune(llm=llm, lora=lora, use_varlen_attn=False)
     assert type(model.llm.base_model.model).__name__ == "InternLMForCausalLM"
+    assert not any(hasattr(m, "_legal_eagle_forward") for m, _ in attention_layers(model))
 
 
 def test_varlen_check_passes_through_where_xtuner_can_do_it(monkeypatch):

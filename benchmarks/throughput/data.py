@@ -17,7 +17,9 @@ Each source is packed on its own (as ConcatDataset does), packs are shuffled.
           whole samples, best fit; packs are padded per batch by
           xtuner.dataset.collate_fns.default_collate_fn.
 Batches are collated by default_collate_fn (use_varlen_attn=False, so attention
-spans the whole pack, across sample borders, as in our configs) before timing;
+spans the whole pack, across sample borders: cross-attending packs) or, for the
+isolated modes, by legal_eagle_xtuner.train.isolation.isolated_collate_fn (positions
+restart per sample; the configs' default) before timing;
 the data loader is not timed. Throughput counts real tokens only (the attention
 mask's ones), never padding.
 """
@@ -138,12 +140,15 @@ def our_packs(lengths_by_source: dict, max_length: int, vocab_size: int, seed: i
             idx = np.asarray(idx, dtype=np.int64)
             seen[idx] += 1
             ids = np.concatenate([tokens[i] for i in idx]) if len(idx) else np.empty(0, np.int64)
+            positions = (np.concatenate([np.arange(lengths[i]) for i in idx]) if len(idx)
+                         else np.empty(0, np.int64))
             if len(ids) > max_length:
                 ends = np.cumsum(lengths[idx])
                 split += int(np.count_nonzero(ends > max_length))
-                ids = ids[:max_length]
-            if len(ids):
-                packs.append({"input_ids": ids.tolist(), "labels": ids.tolist()})
+                ids, positions = ids[:max_length], positions[:max_length]
+            if len(ids):  # position_ids restart per sample: what isolated packing reads
+                packs.append({"input_ids": ids.tolist(), "labels": ids.tolist(),
+                              "position_ids": positions.tolist()})
         if not np.all(seen == 1):
             bad = int(np.flatnonzero(seen != 1)[0])
             raise SystemExit(f"pack planner broke its contract: sample {bad} is in "
@@ -152,16 +157,21 @@ def our_packs(lengths_by_source: dict, max_length: int, vocab_size: int, seed: i
     return [packs[i] for i in order], split
 
 
-def make_batches(packs: list, batch_size: int, n_batches: int) -> list:
-    """Collate consecutive packs with XTuner's default_collate_fn, cycling through
-    the packs if there are too few. Each batch: (data dict, real tokens per row)."""
+def make_batches(packs: list, batch_size: int, n_batches: int, isolated: bool = False) -> list:
+    """Collate consecutive packs with XTuner's default_collate_fn (one position range
+    per row: cross-attending packs) or, ``isolated``, with our isolated_collate_fn
+    (positions restart per sample), cycling through the packs if there are too few.
+    Each batch: (data dict, real tokens per row)."""
     from xtuner.dataset.collate_fns import default_collate_fn
 
+    from legal_eagle_xtuner.train.isolation import isolated_collate_fn
+
+    collate = isolated_collate_fn if isolated else default_collate_fn
     batches, i = [], 0
     for _ in range(n_batches):
         group = [packs[(i + j) % len(packs)] for j in range(batch_size)]
         i += batch_size
-        data = default_collate_fn(group)["data"]
+        data = collate(group)["data"]
         rows = data["attention_mask"].sum(dim=1).tolist()
         batches.append((data, rows))
     return batches

@@ -20,6 +20,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from legal_eagle_xtuner import LEGAL_SYSTEM, SupervisedFinetune, legal_qa_map_fn
 from legal_eagle_xtuner.train.dataset import legal_sft_dataset
+from legal_eagle_xtuner.train.isolation import IsolatedAttentionHook, isolated_collate_fn
 from legal_eagle_xtuner.train.resume import ExactResumeHook
 from legal_eagle_xtuner.train.validation import ValLoss, ValLossLoop
 from xtuner.dataset import ConcatDataset
@@ -43,6 +44,8 @@ lawgpt_92k_path = "lawgpt_92k.json"
 prompt_template = PROMPT_TEMPLATE.internlm2_chat
 max_length = 512  # the real recipes use 2048; the samples are short
 pack_to_max_length = True
+# packed samples attend only to themselves (as in the three recipes)
+isolate_packed_samples = True
 
 # Scheduler & Optimizer
 batch_size = 1  # per_device
@@ -112,6 +115,7 @@ disc_pair = dict(
     remove_unused_columns=True,
     shuffle_before_pack=True,
     pack_to_max_length=pack_to_max_length,
+    isolate_samples=isolate_packed_samples,
     map_num_proc=1,
 )
 
@@ -126,6 +130,7 @@ disc_triplet = dict(
     remove_unused_columns=True,
     shuffle_before_pack=True,
     pack_to_max_length=pack_to_max_length,
+    isolate_samples=isolate_packed_samples,
     map_num_proc=1,
 )
 
@@ -140,6 +145,7 @@ lawgpt_52k = dict(
     remove_unused_columns=True,
     shuffle_before_pack=True,
     pack_to_max_length=pack_to_max_length,
+    isolate_samples=isolate_packed_samples,
     map_num_proc=1,
 )
 
@@ -154,6 +160,7 @@ lawgpt_92k = dict(
     remove_unused_columns=True,
     shuffle_before_pack=True,
     pack_to_max_length=pack_to_max_length,
+    isolate_samples=isolate_packed_samples,
     map_num_proc=1,
 )
 
@@ -166,12 +173,14 @@ val_dataset = dict(
               for d in (disc_pair, disc_triplet, lawgpt_52k, lawgpt_92k)],
 )
 
+collate_fn = dict(type=isolated_collate_fn if isolate_packed_samples else default_collate_fn)
+
 train_dataloader = dict(
     batch_size=batch_size,
     num_workers=dataloader_num_workers,
     dataset=train_dataset,
     sampler=dict(type=DefaultSampler, shuffle=True),
-    collate_fn=dict(type=default_collate_fn),
+    collate_fn=collate_fn,
 )
 
 val_dataloader = dict(
@@ -179,7 +188,7 @@ val_dataloader = dict(
     num_workers=dataloader_num_workers,
     dataset=val_dataset,
     sampler=dict(type=DefaultSampler, shuffle=False),
-    collate_fn=dict(type=default_collate_fn),
+    collate_fn=collate_fn,
 )
 val_evaluator = dict(type=ValLoss)
 val_cfg = dict(type=ValLossLoop)
@@ -234,6 +243,8 @@ custom_hooks = [
         max_new_tokens=24,
     ),
 ]
+if isolate_packed_samples:
+    custom_hooks += [dict(type=IsolatedAttentionHook, path="auto")]
 
 default_hooks = dict(
     timer=dict(type=IterTimerHook),

@@ -252,6 +252,7 @@ def legal_sft_dataset(
     holdout: int | float | None = None,
     holdout_part: str = "train",
     holdout_seed: int = 42,
+    isolate_samples: bool = False,
     **kwargs,
 ):
     """Build a tokenised (and, if asked, packed) SFT dataset.
@@ -269,6 +270,10 @@ def legal_sft_dataset(
     always shuffled, with ``seed``), unused columns are always removed, and
     ``rename_maps`` / image tokens / ``input_ids_with_output=False`` are not
     supported (XTuner's path has them).
+
+    ``isolate_samples=True`` writes each pack's sample boundaries and restarting
+    positions (the ``cumulative_len`` and ``position_ids`` columns of XTuner's varlen
+    format, on either packer) for ``isolated_collate_fn``; unpacked data needs none.
     """
     if packer not in PACKERS:
         raise ValueError(f"packer must be one of {', '.join(map(repr, PACKERS))}, got {packer!r}")
@@ -279,6 +284,8 @@ def legal_sft_dataset(
         kwargs["dataset"] = dict(type=held_out_dataset, dataset=kwargs["dataset"],
                                  holdout=holdout, part=holdout_part,
                                  split=kwargs.get("split", "train"), seed=holdout_seed)
+    if isolate_samples and kwargs.get("pack_to_max_length", True):
+        kwargs["use_varlen_attn"] = True
     if packer == "xtuner" or not kwargs.get("pack_to_max_length", True):
         from xtuner.dataset import process_hf_dataset
 
