@@ -95,7 +95,8 @@ def _score_disc(args, out: dict) -> None:
     subjective = disc_subjective_file(pred_dir)
     scores, lines = {}, []
     if subjective is None or any(pred_dir.glob("*/*_results.csv")):
-        scores = score_dir(pred_dir, args.disc_law_eval_data)  # raises if there are none
+        # raises if there are none
+        scores = score_dir(pred_dir, args.disc_law_eval_data, rule=args.disc_rule)
         out.update(scores_json(scores))
         lines = table_lines(scores)
     if subjective is not None:
@@ -261,6 +262,12 @@ def add_eval_parser(sub) -> None:
                    help="the benchmark's data folder, for prediction files without the gold "
                    "'output' column (the published ones; default: PRED_DIR/../.. when it "
                    "is the benchmark's eval/ folder)")
+    p.add_argument("--disc-rule", choices=["benchmark", "names"], default="benchmark",
+                   help="how answer letters are read: benchmark (default), the benchmark's "
+                   "own rule (its answer phrases, then lettered options, then verdict "
+                   "phrases; short answers whole), which reproduces its published "
+                   "numbers; names, ours of 0.1: every A-D except one in a name the item "
+                   "uses (A公司) -- see docs/disc_law_eval.md")
     p.add_argument("--published", metavar="FILE",
                    help="published accuracies ({\"<model>/<kind>\": {exam: acc}}, e.g. "
                    "published_accuracy.json): print ours beside them and name every exam "

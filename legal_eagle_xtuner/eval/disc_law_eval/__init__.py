@@ -1,7 +1,8 @@
 """DISC-Law-Eval, the benchmark of the DISC-LawLLM authors, beside LawBench.
 
 Legal-exam multiple-choice questions of six exams, single and multiple answer,
-plus open questions. ``extract`` reads the chosen letters out of an answer,
+plus open questions. ``benchmark_rule`` reads the chosen letters out of an answer
+as the benchmark does (the default), ``extract`` by our own rule of 0.1,
 ``data`` the benchmark's files and prompts, ``score`` the accuracies as
 published (and the check against published numbers), ``generate`` answers the
 benchmark with a model into its published layout.
@@ -15,8 +16,11 @@ from legal_eagle_xtuner.eval.disc_law_eval.data import (
     find_data_dir,
     user_turn,
 )
+from legal_eagle_xtuner.eval.disc_law_eval.benchmark_rule import benchmark_letters
 from legal_eagle_xtuner.eval.disc_law_eval.extract import answer_letters, gold_letters
 from legal_eagle_xtuner.eval.disc_law_eval.score import (
+    DEFAULT_RULE,
+    RULES,
     ExamScore,
     PublishedCheck,
     check_published,
@@ -28,6 +32,9 @@ from legal_eagle_xtuner.eval.disc_law_eval.score import (
 )
 
 __all__ = [
+    "DEFAULT_RULE",
+    "RULES",
+    "benchmark_letters",
     "EXAMS",
     "KINDS",
     "SUBJECTIVE",

@@ -2,8 +2,10 @@
 and check the scores against published ones.
 
 Per kind and exam, the accuracy is the percentage of items whose extracted
-letter set (:func:`~legal_eagle_xtuner.eval.disc_law_eval.extract.answer_letters`)
-equals the gold set. The gold comes from the file's ``output`` column (our own
+letter set equals the gold set. The letters are read by one of :data:`RULES`:
+``benchmark`` (the default; the benchmark's own rule,
+:func:`~legal_eagle_xtuner.eval.disc_law_eval.benchmark_rule.benchmark_letters`) or
+``names`` (ours of 0.1, :func:`~legal_eagle_xtuner.eval.disc_law_eval.extract.answer_letters`). The gold comes from the file's ``output`` column (our own
 predictions keep it) or, for the published prediction files that have none,
 from the benchmark's dataset files, aligned by row order (each row's question
 must equal the dataset's).
@@ -26,11 +28,18 @@ from legal_eagle_xtuner.eval.disc_law_eval.data import (
     read_rows,
     results_file,
 )
+from legal_eagle_xtuner.eval.disc_law_eval.benchmark_rule import benchmark_letters
 from legal_eagle_xtuner.eval.disc_law_eval.extract import answer_letters, gold_letters
+
+RULES = {"benchmark": benchmark_letters, "names": answer_letters}
+"""Answer-extraction rules by name; docs/disc_law_eval.md says how they differ."""
+DEFAULT_RULE = "benchmark"
 
 __all__ = [
     "ExamScore",
+    "DEFAULT_RULE",
     "PublishedCheck",
+    "RULES",
     "check_published",
     "load_published",
     "published_lines",
@@ -62,9 +71,11 @@ class ExamScore:
         return f"{self.kind}/{self.exam}"
 
 
-def score_rows(kind: str, exam: str, rows, gold_rows=None, where: str = "") -> ExamScore:
-    """Score prediction ``rows`` (dicts with ``model_output``); the gold is
-    their ``output`` unless ``gold_rows`` (dataset rows, same order) are given."""
+def score_rows(kind: str, exam: str, rows, gold_rows=None, where: str = "",
+               rule: str = DEFAULT_RULE) -> ExamScore:
+    """Score prediction ``rows`` (dicts with ``model_output``) with ``rule``; the gold
+    is their ``output`` unless ``gold_rows`` (dataset rows, same order) are given."""
+    letters_of = RULES[rule]
     if gold_rows is not None and len(gold_rows) != len(rows):
         raise DiscDataError(f"{where}: {len(rows)} rows, but the dataset has {len(gold_rows)}")
     correct = abstained = 0
@@ -77,7 +88,7 @@ def score_rows(kind: str, exam: str, rows, gold_rows=None, where: str = "") -> E
             gold = gold_letters(source["output"])
         except ValueError as exc:
             raise DiscDataError(f"{where}: row {number}: {exc}") from None
-        letters = answer_letters(row[OUTPUT_COLUMN] or "", item_text(source))
+        letters = letters_of(row[OUTPUT_COLUMN] or "", item_text(source))
         correct += letters == gold
         abstained += not letters
     return ExamScore(kind, exam, len(rows), correct, abstained)
@@ -94,7 +105,7 @@ def _gold_rows(pred_dir: Path, kind: str, exam: str, data_dir) -> list[dict]:
     return read_rows(data_file(find_data_dir(data_dir), kind, exam), ("input", "output"))
 
 
-def score_dir(pred_dir, data_dir=None) -> dict[str, ExamScore]:
+def score_dir(pred_dir, data_dir=None, rule: str = DEFAULT_RULE) -> dict[str, ExamScore]:
     """Score every ``<kind>/<exam>_results.csv`` of ``pred_dir`` (other files
     are ignored), keyed ``"single/cpa"`` ..., kinds and exams in benchmark
     order. Raises :class:`DiscDataError` for a folder without any, or a bad file."""
@@ -112,7 +123,7 @@ def score_dir(pred_dir, data_dir=None) -> dict[str, ExamScore]:
                 raise DiscDataError(f"{path}: no rows")
             gold = None if "output" in rows[0] else _gold_rows(pred_dir, kind, exam,
                                                                         data_dir)
-            scores[f"{kind}/{exam}"] = score_rows(kind, exam, rows, gold, str(path))
+            scores[f"{kind}/{exam}"] = score_rows(kind, exam, rows, gold, str(path), rule)
     if not scores:
         raise DiscDataError(f"{pred_dir}: no DISC-Law-Eval prediction files "
                             "(single/<exam>_results.csv, multi/<exam>_results.csv)")
