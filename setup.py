@@ -24,6 +24,8 @@ INSTALL_REQUIRES = [
     "safetensors",
     "tqdm",
     "numpy",
+    # eval generate --api-base: OpenAI-compatible servers (vLLM, LMDeploy, SGLang)
+    "openai>=1.60,<3",
     "tensorboard",
     "matplotlib",
     # LawBench scoring: jieba segmentation + rouge-chinese ROUGE-L, and cn2an for

@@ -147,10 +147,12 @@ model = dict(
             bnb_4bit_quant_type="nf4",
         ),
     ),
-    # XTuner's lawyer recipe defaults; target_modules=None makes XTuner target
-    # every linear layer.
+    # XTuner's lawyer recipe defaults, on every linear layer but the output head
+    # (XTuner's own search, target_modules=None, also takes InternLM2's head `output`,
+    # which serving engines refuse as a LoRA target).
     lora=dict(
         type=LoraConfig,
+        target_modules=["wqkv", "wo", "w1", "w2", "w3"],
         r=64,
         lora_alpha=16,
         lora_dropout=0.1,

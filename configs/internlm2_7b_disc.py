@@ -139,10 +139,12 @@ model = dict(
         torch_dtype=torch.float16,  # seed: fp16
     ),
     # seed: finetuning_type lora, lora_target all; LLaMA-Factory's defaults
-    # lora_rank 8, lora_alpha 2 * rank, lora_dropout 0. target_modules=None makes
-    # XTuner target every linear layer.
+    # lora_rank 8, lora_alpha 2 * rank, lora_dropout 0. "all" is every linear layer
+    # but the output head; XTuner's own search (target_modules=None) also takes
+    # InternLM2's head, named `output`, which serving engines refuse as a LoRA target.
     lora=dict(
         type=LoraConfig,
+        target_modules=["wqkv", "wo", "w1", "w2", "w3"],
         r=8,
         lora_alpha=16,
         lora_dropout=0.0,

@@ -140,10 +140,11 @@ model = dict(
         torch_dtype=torch.float16,  # seed: fp16
     ),
     # seed: --target_modules all --lora_rank 8 --lora_alpha 16
-    # --lora_dropout 0.05; target_modules=None makes XTuner target every linear
-    # layer.
+    # --lora_dropout 0.05; "all" is every linear layer but the output head.
     lora=dict(
         type=LoraConfig,
+        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
+                        "down_proj"],
         r=8,
         lora_alpha=16,
         lora_dropout=0.05,

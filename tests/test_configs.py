@@ -49,7 +49,10 @@ def test_config_values(name):
 
     lora = cfg.model.lora
     assert (lora.r, lora.lora_alpha, lora.lora_dropout) == exp["lora"]
-    assert lora.get("target_modules") is None  # XTuner: every linear layer
+    # every linear layer but the output head (XTuner's search would add InternLM2's)
+    assert lora.target_modules == (
+        ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+        if name == "internlm_7b_disc" else ["wqkv", "wo", "w1", "w2", "w3"])
 
     quant = cfg.model.llm.get("quantization_config")
     if exp["quant"]:

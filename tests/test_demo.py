@@ -93,6 +93,13 @@ def test_demo_trains_converts_and_chats(tmp_path):
     assert (adapter / "adapter_model.safetensors").is_file()
     peft_cfg = PeftConfig.from_pretrained(str(adapter))
     assert (peft_cfg.r, peft_cfg.lora_alpha) == (8, 16)
+    # servable as LoRA: no LoRA on the output head; the training prompt beside it
+    assert set(peft_cfg.target_modules) == {"wqkv", "wo", "w1", "w2", "w3"}
+    from legal_eagle_xtuner.export.chat_template import chat_template
+    from legal_eagle_xtuner.map_fns import LEGAL_SYSTEM
+
+    assert (adapter / "chat_template.jinja").read_text("utf-8") == \
+        chat_template("internlm2_chat", LEGAL_SYSTEM)
     base_dir = Path(peft_cfg.base_model_name_or_path)
     assert base_dir.parent == tmp_path / "cache"
     base = AutoModelForCausalLM.from_pretrained(base_dir, trust_remote_code=True)

@@ -24,8 +24,11 @@ ALLOWED = {
     "data": {"sources", "data", "resources"},
     "train": {"sources", "data", "train", "resources", "compat", ""},  # "": the CPU shim
     "eval": {"sources", "data", "eval", "resources"},
-    "demo": {"sources", "data", "train", "eval", "demo", "resources", "map_fns", "compat", ""},
-    "cli": {"sources", "data", "train", "eval", "demo", "cli", "resources", "map_fns", ""},
+    "export": {"export", "map_fns"},
+    "demo": {"sources", "data", "train", "eval", "export", "demo", "resources", "map_fns",
+             "compat", ""},
+    "cli": {"sources", "data", "train", "eval", "export", "demo", "cli", "resources",
+            "map_fns", ""},
     "resources": set(),
     "map_fns": {"sources"},
     "compat": {"train"},

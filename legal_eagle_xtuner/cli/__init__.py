@@ -13,6 +13,7 @@ import warnings
 
 from legal_eagle_xtuner.cli.data import add_data_parser
 from legal_eagle_xtuner.cli.eval import add_eval_parser
+from legal_eagle_xtuner.cli.export import add_export_parser
 from legal_eagle_xtuner.cli.run import add_demo_parser, add_plot_parser, add_smoke_config_parser
 
 __all__ = ["build_parser", "main"]
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_smoke_config_parser(sub)
     add_data_parser(sub)
     add_eval_parser(sub)
+    add_export_parser(sub)
     add_plot_parser(sub)
     return parser
 

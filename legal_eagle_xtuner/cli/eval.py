@@ -48,6 +48,14 @@ def _eval_generate(args) -> int:
     from legal_eagle_xtuner.sources import LEGAL_SYSTEM
 
     system = LEGAL_SYSTEM if args.system == "legal" else args.system
+    if bool(args.model) == bool(args.api_base):
+        _eval_err("generate", "give either --model (and --adapter) or --api-base with "
+                  "--api-model")
+        return 2
+    if args.api_base and (not args.api_model or args.adapter):
+        _eval_err("generate", "--api-base needs --api-model NAME (the server's model or "
+                  "LoRA module) and takes no --adapter (serve it as a LoRA module)")
+        return 2
     if args.few_shot and not args.disc_law_eval:
         _eval_err("generate", "--few-shot is for --disc-law-eval (the benchmark's examples)")
         return 2
@@ -55,12 +63,19 @@ def _eval_generate(args) -> int:
         template = prompt_template(args.prompt_template)
         work = _generate_work(args, system)
         settings = GenerationSettings(
-            model=args.model, adapter=args.adapter, prompt_template=args.prompt_template,
-            max_new_tokens=args.max_new_tokens, temperature=args.temperature,
-            system=args.system)
+            model=args.model or f"{args.api_base} {args.api_model}", adapter=args.adapter,
+            prompt_template=args.prompt_template, max_new_tokens=args.max_new_tokens,
+            temperature=args.temperature, system=args.system)
         check_run_settings(args.output, settings, record=False)
-        generator = HFGenerator(args.model, args.adapter, torch_dtype=args.torch_dtype,
-                                stop_words=template.get("STOP_WORDS", []))
+        if args.api_base:
+            from legal_eagle_xtuner.eval.api import APIGenerator
+
+            generator = APIGenerator(args.api_base, args.api_model,
+                                     concurrency=args.concurrency, api_key=args.api_key)
+            args.batch_size = max(args.batch_size, 4 * args.concurrency)
+        else:
+            generator = HFGenerator(args.model, args.adapter, torch_dtype=args.torch_dtype,
+                                    stop_words=template.get("STOP_WORDS", []))
         check_run_settings(args.output, settings)
         total = sum(len(items) for _, items, _ in work)
         with tqdm(total=total, unit="answer", desc="generate",
@@ -202,8 +217,20 @@ def add_eval_parser(sub) -> None:
         "PRED_DIR/subjective/qa_short_answer.json. Rerunning the same command resumes: "
         "answers already in PRED_DIR are kept. PRED_DIR/_run.json records the settings; "
         "a rerun with other settings is refused.")
-    p.add_argument("--model", required=True, help="base model: hub id or directory")
+    p.add_argument("--model", help="base model: hub id or directory (or --api-base)")
     p.add_argument("--adapter", help="LoRA adapter directory (xtuner convert pth_to_hf)")
+    p.add_argument("--api-base", metavar="URL",
+                   help="instead of --model: an OpenAI-compatible server (vLLM, LMDeploy, "
+                   "SGLang), e.g. http://127.0.0.1:8000/v1; each question goes as chat "
+                   "messages, so serve a model made by `legal-eagle export` (its chat "
+                   "template is the training prompt)")
+    p.add_argument("--api-model", metavar="NAME",
+                   help="--api-base: the served model's name (a LoRA module's name for an "
+                   "adapter)")
+    p.add_argument("--concurrency", type=_positive_int, default=8,
+                   help="--api-base: requests in flight (default: 8)")
+    p.add_argument("--api-key", default="EMPTY",
+                   help="--api-base: the key the server wants (default: EMPTY)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--lawbench", metavar="DATA_DIR",
                      help="LawBench data folder (data/zero_shot): <task>.json files")

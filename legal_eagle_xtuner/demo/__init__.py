@@ -204,6 +204,12 @@ def run_demo(work_dir: str | Path = "legal-eagle-demo", max_new_tokens: int = 48
         adapter_dir / "adapter_model.safetensors"
     ).is_file():
         raise StepFailed(f"pth_to_hf wrote no safetensors adapter in {adapter_dir}")
+    # the training prompt beside the adapter, for engines that serve it as LoRA
+    from legal_eagle_xtuner.export.chat_template import chat_template
+    from legal_eagle_xtuner.export.merge import write_template
+    from legal_eagle_xtuner.map_fns import LEGAL_SYSTEM
+
+    write_template(adapter_dir, chat_template("internlm2_chat", LEGAL_SYSTEM))
 
     echo(f"[4/4] xtuner chat --adapter adapter: {QUESTION}")
     chat = _run(

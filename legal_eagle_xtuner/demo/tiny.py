@@ -36,7 +36,7 @@ SPECIAL_TOKENS = [
 ]
 
 # Bump when the files written below change, so cached models are rebuilt.
-_BUILD_VERSION = 1
+_BUILD_VERSION = 3  # 3: encode adds BOS and generation stops at <|im_end|>, as InternLM2-chat's
 
 
 @dataclass(frozen=True)
@@ -49,14 +49,19 @@ class TinyInternLM2Spec:
     """Width of the SwiGLU feed-forward layer."""
     num_hidden_layers: int = 2
     """Number of decoder layers."""
-    num_attention_heads: int = 4
-    """Query heads."""
-    num_key_value_heads: int = 2
+    num_attention_heads: int = 2
+    """Query heads: head size 64 / 2 = 32, the smallest vLLM's CPU attention has a
+    kernel for (it has none for 16)."""
+    num_key_value_heads: int = 1
     """Key/value heads (grouped-query attention, as in InternLM2)."""
     vocab_size: int = 2048
     """Target BPE vocabulary size (the trained vocabulary may be smaller)."""
     max_position_embeddings: int = 4096
     """Longest sequence the rotary embedding is set up for."""
+    initializer_range: float = 0.1
+    """Standard deviation of the random weights. Larger than a real model's 0.02: the
+    LoRA targets leave the output head frozen, and at 0.02 its logits could hardly
+    move from uniform, so the demo's loss could hardly fall."""
     seed: int = 0
     """Seed of the weight initialisation."""
 
@@ -104,7 +109,7 @@ def _strings(value) -> Iterator[str]:
 
 def build_tokenizer(texts: Iterable[str], vocab_size: int):
     """Train a byte-level BPE tokenizer and wrap it for ``transformers``."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
@@ -117,6 +122,11 @@ def build_tokenizer(texts: Iterable[str], vocab_size: int):
         show_progress=False,
     )
     tok.train_from_iterator(texts, trainer=trainer)
+    # encode() starts with BOS, as InternLM2's tokenizer does (add_bos_token): what
+    # `xtuner chat` and `eval generate` rely on, and what training's encode_fn adds.
+    bos = tok.token_to_id("<s>")
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A $B", special_tokens=[("<s>", bos)])
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         bos_token="<s>",
@@ -228,8 +238,15 @@ def _write_model(out: Path, spec: TinyInternLM2Spec) -> None:
         rope_theta=1000000,
         torch_dtype="float32",
         use_cache=True,
+        initializer_range=spec.initializer_range,
     )
     save_random_model(out, {"build_version": _BUILD_VERSION, **asdict(spec)}, spec.seed)
+    # As internlm2-chat's: generation ends at EOS or at <|im_end|>, which ends every
+    # answer of the chat template (engines that serve it read this file).
+    (out / "generation_config.json").write_text(json.dumps({
+        "bos_token_id": tokenizer.bos_token_id, "pad_token_id": tokenizer.pad_token_id,
+        "eos_token_id": [tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>")],
+    }, indent=2) + "\n", encoding="utf-8")
 
 
 def build_tiny_internlm2(

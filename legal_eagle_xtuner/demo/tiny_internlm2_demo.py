@@ -93,6 +93,7 @@ model = dict(
     ),
     lora=dict(
         type=LoraConfig,
+        target_modules=["wqkv", "wo", "w1", "w2", "w3"],  # every linear layer but the head
         r=8,
         lora_alpha=16,
         lora_dropout=0.05,

@@ -345,8 +345,13 @@ def generate_file(items: Sequence[EvalItem], out_path, generator, template: dict
     pending.sort(key=lambda pair: -generator.prompt_length(pair[1]))
     for first in range(0, len(pending), batch_size):
         chunk = pending[first:first + batch_size]
-        answers = generator([p for _, p in chunk], max_new_tokens=max_new_tokens,
-                            temperature=temperature)
+        if getattr(generator, "wants_messages", False):  # a chat server builds the prompt
+            from legal_eagle_xtuner.eval.api import chat_messages
+
+            inputs = [chat_messages(item.user, item.system) for item, _ in chunk]
+        else:
+            inputs = [p for _, p in chunk]
+        answers = generator(inputs, max_new_tokens=max_new_tokens, temperature=temperature)
         for (item, prompt), answer in zip(chunk, answers):
             results[item.key] = {"origin_prompt": prompt, "prediction": answer,
                                  "refr": item.refr, **item.extra}

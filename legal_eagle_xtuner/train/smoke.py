@@ -36,6 +36,9 @@ class SmokeOverrides:
     """Records held out of each data file for validation, replacing the
     config's ``val_size`` (hundreds: more than small sample files hold) where
     it holds any out. ``None`` keeps the config's."""
+    lora_target_modules: list[str] | None = None
+    """Replaces the LoRA ``target_modules``, for a model of another family than the
+    config's (an InternLM v1 config on the tiny InternLM2). ``None`` keeps them."""
 
 
 def _walk(node, fn):
@@ -139,6 +142,8 @@ def derive_smoke_config(src: str | os.PathLike, dst: str | os.PathLike,
     _materialise_constants(raw)
 
     llm = raw["model"]["llm"]
+    if overrides.lora_target_modules is not None and "lora" in raw["model"]:
+        raw["model"]["lora"]["target_modules"] = list(overrides.lora_target_modules)
     llm.pop("quantization_config", None)
     llm["torch_dtype"] = "float32"
 
