@@ -12,6 +12,7 @@ import argparse
 import warnings
 
 from legal_eagle_xtuner.cli.data import add_data_parser
+from legal_eagle_xtuner.cli.doctor import add_doctor_parser
 from legal_eagle_xtuner.cli.eval import add_eval_parser
 from legal_eagle_xtuner.cli.export import add_export_parser
 from legal_eagle_xtuner.cli.run import add_demo_parser, add_plot_parser, add_smoke_config_parser
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_demo_parser(sub)
     add_smoke_config_parser(sub)
     add_data_parser(sub)
+    add_doctor_parser(sub)
     add_eval_parser(sub)
     add_export_parser(sub)
     add_plot_parser(sub)
