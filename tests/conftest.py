@@ -65,6 +65,17 @@ def run_module(module, *args, cwd=None, stdin=None, timeout=900):
     return proc
 
 
+SLOW_MODULES = {"test_configs_train", "test_demo", "test_resume", "test_multiprocess",
+                "test_internlm_v1", "test_serve_vllm", "test_configs_prepared"}
+"""Whole modules of training runs, servers and environments (minutes each)."""
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "slow: starts training processes or builds environments (minutes); "
