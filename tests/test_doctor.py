@@ -54,7 +54,7 @@ def test_happy_path_on_the_tiny_model_and_samples(tmp_path, tiny_model, capsys):
     assert not any(line.startswith("FAIL") for line in out.splitlines()), out
     assert _line(out, "model")[0].startswith("ok    model          ")
     assert len(_line(out, "data")) == 2 and all(x.startswith("ok") for x in _line(out, "data"))
-    assert "first 8 records valid" in out or "records valid" in out
+    assert f"ok    data           {SAMPLES / 'disc_pair.jsonl'}: first 8 records valid" in out
     run = _line(out, "run length")[0]
     assert run.startswith("ok") and "tokens by the config's tokenizer" in run
     assert _line(out, "gpu")[0].startswith("n/a   gpu            n/a: no GPU")
