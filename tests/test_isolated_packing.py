@@ -18,7 +18,7 @@ from legal_eagle_xtuner.train.isolation import IsolatedAttentionHook, isolated_c
 
 LENGTHS = [(37, 50, 23), (41, 29)]  # two packed rows: 3 samples, and 2 samples + padding
 LOSS_RTOL = 2e-6
-GRAD_RTOL = 1e-5  # of the largest gradient entry: fp32 rounding over ~200 tokens
+GRAD_RTOL = 5e-5  # of the largest gradient entry: fp32 rounding over ~200 tokens
 LEAK_AT_LEAST = 1e-4
 
 
