@@ -277,3 +277,28 @@ def test_flex_document_mask_equals_the_sdpa_mask_on_cpu(monkeypatch):
     k, v = (torch.randn(2, 2, 240, 16, generator=g) for _ in range(2))
     torch.testing.assert_close(attention.attend("flex", q, k, v, segments),
                                attention.attend("sdpa", q, k, v, segments))
+
+
+@pytest.mark.parametrize("family", ["internlm2", "internlm_v1"])
+def test_left_padded_batched_generation_is_unchanged_by_isolation(family, request):
+    """Left padding can make generate's position ids restart (InternLM2's remote code gives
+    the pads position 1, the prompt 0, 1, ...): the isolated path then takes the prefill,
+    and must give what the model's own attention does, cache included."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tiny_model = request.getfixturevalue("tiny_model" if family == "internlm2"
+                                         else "tiny_internlm_v1")
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model), trust_remote_code=True)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.unk_token
+    tokenizer.padding_side = "left"
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_model), trust_remote_code=True,
+                                                 torch_dtype=torch.float32)
+    batch = tokenizer(["请问离婚需要准备什么材料？", "借款"], return_tensors="pt", padding=True,
+                      return_token_type_ids=False)
+    before = model.generate(**batch, max_new_tokens=10, do_sample=False,
+                            pad_token_id=tokenizer.pad_token_id)
+    isolate_attention(model, "sdpa")
+    after = model.generate(**batch, max_new_tokens=10, do_sample=False,
+                           pad_token_id=tokenizer.pad_token_id)
+    assert torch.equal(before, after)

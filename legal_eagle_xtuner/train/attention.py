@@ -221,12 +221,12 @@ def _isolated_forward(self, hidden_states, attention_mask=None, position_ids=Non
             use_cache=use_cache, **kwargs)
     qkv, out_name = self._legal_eagle_family
     q, k, v = qkv(self, hidden_states)
-    q, k = _rotary(self, q, k, v, position_ids)
     present = past_key_value
+    if use_cache and not hasattr(past_key_value, "update"):
+        present = (k, v)  # a legacy tuple cache (InternLM v1) holds keys before RoPE
+    q, k = _rotary(self, q, k, v, position_ids)
     if past_key_value is not None and hasattr(past_key_value, "update"):
-        k, v = past_key_value.update(k, v, self.layer_idx)
-    elif use_cache:
-        present = (k, v)
+        k, v = past_key_value.update(k, v, self.layer_idx)  # a Cache holds them after
     if q.dtype != k.dtype:  # as the models do under autocast
         k, v = k.to(q.dtype), v.to(q.dtype)
     out = attend(self._legal_eagle_path, q, k, v, segments)
