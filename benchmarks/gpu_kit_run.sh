@@ -5,15 +5,15 @@
 #
 #   bash benchmarks/gpu_kit_run.sh [KIT] [OUT] [BUDGET_S] [-- gpu_acceptance.py options]
 #
-# KIT defaults to .gpu-kit/ in the repository, OUT to ./gpu-acceptance-out (or $OUT where
-# that is set), BUDGET_S to 300. OUT receives env.json, gpu_acceptance.json and
+# KIT defaults to .gpu-kit/ in the repository, OUT to ./gpu-acceptance-out, BUDGET_S to
+# 480. OUT receives env.json, gpu_acceptance.json and
 # gpu_acceptance.log. Exit status: 2 when the kit does not install or the environment
 # check fails, else gpu_acceptance.py's (1 when a check failed).
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 kit=${1:-$repo/.gpu-kit}
-out=${2:-${OUT:-$PWD/gpu-acceptance-out}}
-budget=${3:-300}
+out=${2:-$PWD/gpu-acceptance-out}
+budget=${3:-480}
 shift $(( $# < 3 ? $# : 3 ))
 [ "${1:-}" = "--" ] && shift
 python=${PYTHON:-python3}
