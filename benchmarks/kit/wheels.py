@@ -4,6 +4,7 @@ manifest. benchmarks/gpu_kit.py is the command; its docstring says why each is s
 
 from __future__ import annotations
 
+import base64
 import email.parser
 import hashlib
 import json
@@ -130,7 +131,6 @@ def repack_bitsandbytes(wheel: Path, cuda: str) -> Path:
             data = src.read(name)
             dst.writestr(src.getinfo(name), data)
             digest = hashlib.sha256(data).digest()
-            import base64
             b64 = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
             record.append(f"{name},sha256={b64},{len(data)}")
         record_name = next(n for n in src.namelist() if n.endswith(".dist-info/RECORD"))

@@ -190,12 +190,19 @@ FAMILIES = {
 }
 
 
+def _rope_style(module) -> tuple:
+    """(apply_rotary_pos_emb of the remote code, whether its rotary embedding takes
+    position ids); read once per layer when it is isolated, not per forward."""
+    apply = sys.modules[type(module).__module__].apply_rotary_pos_emb
+    return apply, "position_ids" in inspect.signature(module.rotary_emb.forward).parameters
+
+
 def _rotary(self, q, k, v, position_ids):
     """The remote code's own rotary embedding, called the way its version expects:
     ``rotary_emb(x, position_ids)`` (InternLM2 of 2024) or ``rotary_emb(x, seq_len)`` with
     the positions given to ``apply_rotary_pos_emb`` (InternLM v1, older InternLM2)."""
-    apply = sys.modules[type(self).__module__].apply_rotary_pos_emb
-    if "position_ids" in inspect.signature(self.rotary_emb.forward).parameters:
+    apply, by_position = self._legal_eagle_rope
+    if by_position:
         cos, sin = self.rotary_emb(v, position_ids)
         return apply(q, k, cos, sin)
     cos, sin = self.rotary_emb(v, seq_len=v.shape[-2])
@@ -297,5 +304,6 @@ def isolate_attention(model: torch.nn.Module, path: str = "auto") -> tuple[str, 
             module._legal_eagle_forward = module.forward
             module.forward = types.MethodType(_isolated_forward, module)
         module._legal_eagle_family = family
+        module._legal_eagle_rope = _rope_style(module)
         module._legal_eagle_path = chosen
     return chosen, len(layers)
