@@ -38,7 +38,7 @@ _TRAINING_NAMES = {
 def __getattr__(name):
     # ``SupervisedFinetune`` is xtuner's own class, re-exported so that configs
     # import it through this package: resolving the model type then applies the
-    # shims in compat.py before the model is built.
+    # shims in compat before the model is built.
     if name == "SupervisedFinetune":
         from xtuner.model import SupervisedFinetune
 

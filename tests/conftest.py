@@ -66,6 +66,7 @@ def run_module(module, *args, cwd=None, stdin=None, timeout=900):
 
 
 SLOW_MODULES = {"test_configs_train", "test_demo", "test_resume", "test_multiprocess",
+                "test_deepspeed_train",
                 "test_internlm_v1", "test_serve_vllm", "test_configs_prepared"}
 """Whole modules of training runs, servers and environments (minutes each)."""
 

@@ -1,4 +1,4 @@
-"""The compat.py shims found with InternLM v1's remote code: each fixes the
+"""The compat shims (transformers, xtuner) found with InternLM v1's remote code: each fixes the
 failing call and leaves code without the bug alone."""
 
 import shutil
@@ -72,9 +72,9 @@ def test_tokenizer_shim_touches_only_outdated_internlm_tokenizers(tiny_internlm_
     from legal_eagle_xtuner import compat
 
     assert dynamic.get_class_in_module.legal_eagle_shim  # applied on import
-    assert compat._patch_internlm_v1_tokenizer_init() is False  # idempotent
+    assert compat.transformers._patch_internlm_v1_tokenizer_init() is False  # idempotent
     current = type(AutoTokenizer.from_pretrained(str(tiny_internlm_v1), trust_remote_code=True))
-    assert compat._preload_sp_model(current) is False  # loads sp_model first: left alone
+    assert compat.transformers._preload_sp_model(current) is False  # loads sp_model first: left alone
     assert not getattr(current, "_legal_eagle_sp_model_preload", False)
 
     class InternLMTokenizer:  # the old order
@@ -87,9 +87,9 @@ def test_tokenizer_shim_touches_only_outdated_internlm_tokenizers(tiny_internlm_
             super().__init__()
             self.sp_model = None
 
-    assert compat._preload_sp_model(OtherTokenizer) is False
-    assert compat._preload_sp_model(InternLMTokenizer) is True
-    assert compat._preload_sp_model(InternLMTokenizer) is False  # never wrapped twice
+    assert compat.transformers._preload_sp_model(OtherTokenizer) is False
+    assert compat.transformers._preload_sp_model(InternLMTokenizer) is True
+    assert compat.transformers._preload_sp_model(InternLMTokenizer) is False  # never wrapped twice
 
 
 def test_varlen_attn_without_flash_attn_isolates_with_sdpa(tiny_internlm_v1):

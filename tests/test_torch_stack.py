@@ -123,7 +123,7 @@ def test_weights_only_probe_matches_torch():
     from legal_eagle_xtuner import compat
 
     forced_off = os.environ.get("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "") not in ("", "0")
-    assert compat._torch_load_defaults_to_weights_only() is (WEIGHTS_ONLY_DEFAULT
+    assert compat.mmengine._torch_load_defaults_to_weights_only() is (WEIGHTS_ONLY_DEFAULT
                                                            and not forced_off)
 
 
@@ -201,7 +201,7 @@ def test_bitsandbytes_imports_without_our_package(tmp_path):
 def test_triton_ops_shim_is_inactive_on_both_stacks(tmp_path):
     from legal_eagle_xtuner import compat
 
-    assert compat._bnb_needs_triton_ops() is False
+    assert compat.bitsandbytes._bnb_needs_triton_ops() is False
     out = _run("""
         import sys
         import legal_eagle_xtuner
@@ -229,7 +229,7 @@ def test_triton_ops_shim_would_fire_for_bitsandbytes_0_45_0(monkeypatch):
     real = importlib.metadata.version
     monkeypatch.setattr(importlib.metadata, "version",
                         lambda name: "0.45.0" if name == "bitsandbytes" else real(name))
-    assert compat._bnb_needs_triton_ops() is (not has_ops)
+    assert compat.bitsandbytes._bnb_needs_triton_ops() is (not has_ops)
 
 
 def test_triton_ops_stand_in_serves_what_bitsandbytes_0_45_0_imports(tmp_path):
@@ -238,7 +238,7 @@ def test_triton_ops_stand_in_serves_what_bitsandbytes_0_45_0_imports(tmp_path):
     out = _run("""
         import sys
         from legal_eagle_xtuner import compat
-        print("RESULT", "installed", compat._patch_bnb_triton_ops(force=True))
+        print("RESULT", "installed", compat.bitsandbytes._patch_bnb_triton_ops(force=True))
         import triton
         import triton.language as tl
         from triton.ops.matmul_perf_model import early_config_prune, estimate_matmul_time

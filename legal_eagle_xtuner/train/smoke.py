@@ -7,8 +7,10 @@ records a file, the model (every ``pretrained_model_name_or_path``,
 the tokenizer's included) is swapped for a local one, 4-bit quantization is
 removed, the model loads in fp32, ``AmpOptimWrapper`` (GPU only) becomes the plain
 ``OptimWrapper`` with the same optimizer, clipping and accumulation, and
-distributed runs use gloo and CPU DDP. The demo and the test suite use it; users can too
-(``legal-eagle smoke-config``) before renting GPUs.
+distributed runs use gloo and CPU DDP. The config imports this package when it is
+loaded (``custom_imports``), so that its CPU shims reach the launcher and DeepSpeed.
+The demo and the test suite use it; users can too (``legal-eagle smoke-config``)
+before renting GPUs.
 """
 
 from __future__ import annotations
@@ -166,6 +168,14 @@ def derive_smoke_config(src: str | os.PathLike, dst: str | os.PathLike,
     raw.setdefault("model_wrapper_cfg", dict(
         type="MMDistributedDataParallel", device_ids=None, broadcast_buffers=False,
         find_unused_parameters=False))
+    # A smoke config is a plain one (string types): mmengine imports its
+    # custom_imports when it loads it, so the package's shims (compat) apply before
+    # the launcher, DeepSpeed and the runner start -- as the shipped configs' own
+    # class names make `xtuner train --deepspeed` import it.
+    imports = dict(raw.get("custom_imports") or dict(allow_failed_imports=False))
+    names = list(imports.get("imports") or [])
+    imports["imports"] = names + ["legal_eagle_xtuner"] * ("legal_eagle_xtuner" not in names)
+    raw["custom_imports"] = imports
 
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
