@@ -132,22 +132,6 @@ def test_the_launcher_starts_without_cuda():
     assert world == "1" and module == "torch.cuda"  # torch's own function is back
 
 
-def test_deepspeed_builds_no_op_on_a_cpu():
-    code = ("import sys, time, deepspeed\n"
-            "comm = sys.modules['deepspeed.comm.torch']  # (deepspeed.comm.torch is torch)\n"
-            "from deepspeed.accelerator import get_accelerator\n"
-            "start = time.time()\n"
-            "op = comm.build_shm_op()\n"
-            "print(get_accelerator().device_name(), op, "
-            "deepspeed.ops.__compatible_ops__['deepspeed_shm_comm'], time.time() - start < 5)\n")
-    if torch.cuda.is_available():
-        import pytest
-
-        pytest.skip("a GPU host: DeepSpeed builds no shm op there")
-    # the op is compatible, so deepspeed alone would compile it (about 100 s)
-    assert _result(_fresh(code, shimmed=True)) == "cpu None True True"
-
-
 def test_lora_initialises_alike_whatever_was_drawn_before_the_model(tiny_model):
     # FlexibleRunner (--deepspeed) builds the model after the dataloader, Runner right
     # after seeding; the same seed must give the same LoRA initialisation.
@@ -172,15 +156,3 @@ def test_lora_initialises_alike_whatever_was_drawn_before_the_model(tiny_model):
     assert runner and runner.keys() == flexible.keys()
     assert all(torch.equal(runner[k], flexible[k]) for k in runner)
     assert torch.initial_seed() == 42
-
-
-def test_deepspeed_checkpoints_convert_at_fp32_by_default():
-    import inspect
-
-    from legal_eagle_xtuner import compat
-
-    compat.apply_model_shims()
-    import xtuner.utils.zero_to_any_dtype as zero
-
-    assert inspect.signature(zero.get_state_dict_from_zero_checkpoint) \
-        .parameters["dtype"].default is torch.float32

@@ -1,15 +1,19 @@
 """`xtuner train CONFIG --deepspeed deepspeed_zero2|3` resolves every config
 without a mismatch: XTuner's own resolution code runs (in a subprocess) up to
-the point where it builds the runner, on a pretend GPU with and without bf16."""
+the point where it builds the runner, on a pretend GPU with and without bf16.
+And deepspeed's own shims (compat/deepspeed.py, compat/xtuner.py's conversion
+dtype); the training runs are in test_deepspeed_train.py."""
 
 import json
 import subprocess
 import sys
 
 import pytest
+import torch
 from mmengine.config import Config
 
 from conftest import CONFIGS, REPO
+from test_compat import _fresh, _result
 from legal_eagle_xtuner.train.precision import AutoAmpOptimWrapper, amp_dtype
 
 RESOLVE = r"""
@@ -82,3 +86,33 @@ def test_auto_amp_dtype():
     import inspect
 
     assert inspect.signature(AutoAmpOptimWrapper).parameters["dtype"].default == "auto"
+
+
+# --- deepspeed's own shims (the `deepspeed` extra; not on the torch 2.14 stack) ----
+
+def test_deepspeed_builds_no_op_on_a_cpu():
+    code = ("import sys, time, deepspeed\n"
+            "comm = sys.modules['deepspeed.comm.torch']  # (deepspeed.comm.torch is torch)\n"
+            "from deepspeed.accelerator import get_accelerator\n"
+            "start = time.time()\n"
+            "op = comm.build_shm_op()\n"
+            "print(get_accelerator().device_name(), op, "
+            "deepspeed.ops.__compatible_ops__['deepspeed_shm_comm'], time.time() - start < 5)\n")
+    if torch.cuda.is_available():
+        import pytest
+
+        pytest.skip("a GPU host: DeepSpeed builds no shm op there")
+    # the op is compatible, so deepspeed alone would compile it (about 100 s)
+    assert _result(_fresh(code, shimmed=True)) == "cpu None True True"
+
+
+def test_deepspeed_checkpoints_convert_at_fp32_by_default():
+    import inspect
+
+    from legal_eagle_xtuner import compat
+
+    compat.apply_model_shims()
+    import xtuner.utils.zero_to_any_dtype as zero
+
+    assert inspect.signature(zero.get_state_dict_from_zero_checkpoint) \
+        .parameters["dtype"].default is torch.float32
