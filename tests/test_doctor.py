@@ -110,13 +110,13 @@ def test_path_without_torchrun(tmp_path, tiny_model):
     assert "fix: activate the virtualenv first: . .venv/bin/activate" in proc.stdout
 
 
-def test_deepspeed_absent(tmp_path, tiny_model, capsys):
-    try:
-        import deepspeed  # noqa: F401
-        pytest.skip("deepspeed is installed in this environment")
-    except ImportError:
-        pass
+def test_deepspeed_absent_and_present(tmp_path, tiny_model, capsys, monkeypatch):
     config = _smoke(tmp_path, tiny_model, save_steps=4)
+    code, out = _doctor(capsys, config, "--deepspeed", "deepspeed_zero2")
+    import deepspeed  # the README installs the extra
+
+    assert f"ok    deepspeed      deepspeed {deepspeed.__version__}" in out
+    monkeypatch.setitem(sys.modules, "deepspeed", None)  # what an environment without it does
     code, out = _doctor(capsys, config, "--deepspeed", "deepspeed_zero2")
     assert code == 1
     assert "FAIL  deepspeed      --deepspeed deepspeed_zero2, but deepspeed does not import" in out

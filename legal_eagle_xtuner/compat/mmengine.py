@@ -179,7 +179,7 @@ def _patch_model_seed() -> bool:
 
     Bug: ``Runner`` builds the model right after seeding (``randomness``), while
     ``FlexibleRunner`` -- which ``xtuner train --deepspeed`` uses -- builds it after
-    the dataloader, whose datasets and samplers draw from the same generator first.
+    the dataloader, and building the dataloader draws from torch's generator first.
     The same config and seed therefore start from another LoRA initialisation with
     ``--deepspeed`` than without, and losses differ by ~1e-2 after a dozen steps.
     Affects: mmengine 0.10.x, every model whose initialisation is random (LoRA).
