@@ -116,3 +116,25 @@ def test_deepspeed_checkpoints_convert_at_fp32_by_default():
 
     assert inspect.signature(zero.get_state_dict_from_zero_checkpoint) \
         .parameters["dtype"].default is torch.float32
+
+
+def test_one_process_without_a_launcher_needs_no_mpi4py():
+    import importlib.util
+    import os
+
+    if importlib.util.find_spec("mpi4py") is not None:
+        pytest.skip("mpi4py is installed: DeepSpeed's own discovery runs")
+    code = ("import os, sys, deepspeed\n"
+            "comm = sys.modules['deepspeed.comm.comm']\n"
+            "comm.mpi_discovery()\n"
+            "print(*(os.environ[k] for k in ('RANK', 'LOCAL_RANK', 'WORLD_SIZE', "
+            "'MASTER_ADDR')), int(os.environ['MASTER_PORT']) > 0)\n")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
+    bare = subprocess.run([sys.executable, "-c", "import xtuner.tools.train\n" + code],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert bare.returncode != 0 and "No module named 'mpi4py'" in bare.stderr  # the bug
+    shimmed = subprocess.run(
+        [sys.executable, "-c", "import xtuner.tools.train, legal_eagle_xtuner\n" + code],
+        capture_output=True, text=True, env=env, timeout=300)
+    assert _result(shimmed) == "0 0 1 127.0.0.1 True"

@@ -5,7 +5,8 @@ DeepSpeed in one process with the same global batch. ZeRO-2 and ZeRO-3 train as 
 run does, `pth_to_hf` converts their checkpoint folders without loss, two nodes
 (`NNODES=2 NODE_RANK=0|1 ADDR PORT`, one process each) train as one node with two,
 and a ZeRO-2 run killed after a checkpoint and resumed ends where the uninterrupted
-run ends. Tolerances are the measured differences with headroom; each is printed."""
+run ends; one process with DeepSpeed trains as without. Tolerances are the measured
+differences with headroom; each is printed."""
 
 import os
 import signal
@@ -169,6 +170,22 @@ def test_zero2_and_zero3_train_as_the_run_without_deepspeed(reference, zero):
         print(f"ZeRO-{stage} vs no DeepSpeed: loss {diff:.3g}, adapter {weights:.3g}")
         assert diff <= 1e-5  # measured: ZeRO-2 0, ZeRO-3 < 1e-6
         assert weights <= 2e-5  # measured: ZeRO-2 3.4e-8, ZeRO-3 4.5e-6 (of 0.13)
+
+
+def test_one_process_with_deepspeed_trains_as_without(configs, reference):
+    # `xtuner train CONFIG --deepspeed …` on one GPU: plain python, no launcher, no
+    # mpi4py (DeepSpeed would look for MPI); the same config, the same LoRA start
+    work = configs["root"] / "zero2-one-process"
+    log = run_module("xtuner.tools.train", configs["reference"], "--work-dir", work,
+                     "--deepspeed", "deepspeed_zero2")
+    log = log.stdout + log.stderr
+    assert "Creating torch.float32 ZeRO stage 2 optimizer" in log
+    losses, expected = _losses(work), _losses(reference)
+    diff = max(abs(a - b) for a, b in zip(losses, expected))
+    weights = _max_diff(_master_weights(work, 2 * STEPS), _reference_weights(reference))
+    print(f"one process, ZeRO-2 vs no DeepSpeed: loss {diff:.3g}, adapter {weights:.3g}")
+    assert len(losses) == 2 * STEPS and diff <= 1e-6
+    assert weights <= 1e-6
 
 
 @pytest.mark.parametrize("stage, fp32", [(2, True), (2, False), (3, True)])

