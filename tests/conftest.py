@@ -65,6 +65,49 @@ def run_module(module, *args, cwd=None, stdin=None, timeout=900):
     return proc
 
 
+DATA_PARALLEL_DATA = {
+    "./data/DISC-Law-SFT-Pair.jsonl": SAMPLES / "disc_pair.jsonl",
+    "./data/DISC-Law-SFT-Triplet-released.jsonl": SAMPLES / "disc_triplet.jsonl",
+}
+
+
+def data_parallel_config(tiny_model, path, *, accumulation, max_iters):
+    """A smoke variant of internlm2_7b_disc.py on the packaged DISC samples whose
+    runs with different process counts can be compared step by step: batch 1, one
+    sample an item, constant lr 1e-3, no dropout, every iteration's loss logged.
+    Returns the loaded Config (already written to ``path``) for further changes."""
+    from mmengine.config import Config
+
+    from legal_eagle_xtuner.train.smoke import SmokeOverrides, derive_smoke_config
+
+    derive_smoke_config(CONFIGS / "internlm2_7b_disc.py", path,
+                        SmokeOverrides(model_path=str(tiny_model),
+                                       data_files=DATA_PARALLEL_DATA,
+                                       max_iters=max_iters, max_length=512))
+    cfg = Config.fromfile(str(path))
+    # one sample an item (the 11 training samples would fill only a few packs), so
+    # that all samples of a short run come from the first epoch's shuffle
+    for part in cfg.train_dataloader.dataset.datasets:
+        part.pack_to_max_length = False
+    assert cfg.model.lora.lora_dropout == 0  # no per-process random masks
+    cfg.train_dataloader.batch_size = 1
+    cfg.optim_wrapper.accumulative_counts = accumulation
+    cfg.optim_wrapper.optimizer.lr = 1e-3  # large enough that the adapter really moves
+    cfg.param_scheduler = None  # constant lr: mmengine schedules per micro-batch
+    cfg.default_hooks.logger.interval = 1
+    cfg.log_processor.window_size = 1  # each logged loss is that iteration's (default: mean of 10)
+    cfg.dump(str(path))
+    return cfg
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 SLOW_MODULES = {"test_configs_train", "test_demo", "test_resume", "test_multiprocess",
                 "test_deepspeed_train",
                 "test_internlm_v1", "test_serve_vllm", "test_configs_prepared"}

@@ -10,7 +10,6 @@ differences with headroom; each is printed."""
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,36 +17,18 @@ from pathlib import Path
 
 import pytest
 import torch
-from mmengine.config import Config
 
-from conftest import CONFIGS, SAMPLES, run_module
+from conftest import data_parallel_config, free_port, run_module
 from legal_eagle_xtuner.train.plot import read_scalars
 
 STEPS = 4  # optimizer steps of the DeepSpeed runs; each takes 2 samples (global batch 2)
 EVERY = 2  # their checkpoint interval: the resume test kills after iteration 2's
 BIN = Path(sys.executable).parent
-DATA = {
-    "./data/DISC-Law-SFT-Pair.jsonl": SAMPLES / "disc_pair.jsonl",
-    "./data/DISC-Law-SFT-Triplet-released.jsonl": SAMPLES / "disc_triplet.jsonl",
-}
 
 
 def _config(tiny_model, path, *, accumulation, max_iters, hold_at=None):
-    from legal_eagle_xtuner.train.smoke import SmokeOverrides, derive_smoke_config
-
-    derive_smoke_config(CONFIGS / "internlm2_7b_disc.py", path,
-                        SmokeOverrides(model_path=str(tiny_model), data_files=DATA,
-                                       max_iters=max_iters, max_length=512))
-    cfg = Config.fromfile(str(path))
-    for part in cfg.train_dataloader.dataset.datasets:
-        part.pack_to_max_length = False  # one sample an item: all from the first epoch
-    assert cfg.model.lora.lora_dropout == 0  # no per-process random masks
-    cfg.train_dataloader.batch_size = 1
-    cfg.optim_wrapper.accumulative_counts = accumulation
-    cfg.optim_wrapper.optimizer.lr = 1e-3  # large enough that the adapter really moves
-    cfg.param_scheduler = None  # constant lr: mmengine schedules per micro-batch
-    cfg.default_hooks.logger.interval = 1
-    cfg.log_processor.window_size = 1
+    cfg = data_parallel_config(tiny_model, path, accumulation=accumulation,
+                               max_iters=max_iters)
     cfg.default_hooks.checkpoint.interval = EVERY * accumulation
     # XTuner's sample answers: token by token, and under ZeRO-3 every token gathers
     # all parameters (70 s a round on two CPU cores); they test nothing here.
@@ -56,12 +37,6 @@ def _config(tiny_model, path, *, accumulation, max_iters, hold_at=None):
         cfg.custom_hooks.append(dict(type="ds_hold.HoldForKill", at=hold_at))
     cfg.dump(str(path))
     return path
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _env(**launch):
@@ -124,7 +99,7 @@ def zero(configs):
     for stage in (2, 3):
         work = configs["root"] / f"zero{stage}"
         runs[stage] = work, _run_xtuner(configs["ds"], work, f"deepspeed_zero{stage}",
-                                        NPROC_PER_NODE=2, PORT=_free_port())
+                                        NPROC_PER_NODE=2, PORT=free_port())
     return runs
 
 
@@ -215,7 +190,7 @@ def test_pth_to_hf_converts_the_checkpoint_folders_exactly(tiny_model, configs, 
 
 
 def test_two_nodes_train_as_one_node_with_two_processes(configs, zero):
-    port = _free_port()
+    port = free_port()
     procs, works = [], []
     for rank in (0, 1):
         # what docs/training.md tells a cluster user to run on each node
@@ -241,7 +216,7 @@ def test_two_nodes_train_as_one_node_with_two_processes(configs, zero):
 def test_killed_and_resumed_zero2_run_equals_uninterrupted(configs, zero):
     work = configs["root"] / "killed"
     cmd, env = _xtuner_train(configs["hold"], work, "deepspeed_zero2", NPROC_PER_NODE=2,
-                             PORT=_free_port())
+                             PORT=free_port())
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     held = [work / f"held.rank{rank}" for rank in (0, 1)]
@@ -258,7 +233,7 @@ def test_killed_and_resumed_zero2_run_equals_uninterrupted(configs, zero):
     assert not (work / f"iter_{STEPS}.pth").exists()
 
     cmd, env = _xtuner_train(configs["ds"], work, "deepspeed_zero2", NPROC_PER_NODE=2,
-                             PORT=_free_port())
+                             PORT=free_port())
     cmd += ["--cfg-options", "resume=True"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     log = _finished(proc, work, proc.stdout + proc.stderr)

@@ -1,9 +1,7 @@
 """Data-parallel training: two processes (torchrun, gloo, CPU) with batch 1
 each train exactly like one process with batch 1 and two accumulation steps."""
 
-import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,42 +10,15 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from conftest import CONFIGS, SAMPLES, run_module
+from conftest import CONFIGS, data_parallel_config, free_port, run_module
 from legal_eagle_xtuner.train.plot import read_scalars
 
 STEPS = 4  # optimizer steps; each takes 2 samples (global batch 2)
-DATA = {
-    "./data/DISC-Law-SFT-Pair.jsonl": SAMPLES / "disc_pair.jsonl",
-    "./data/DISC-Law-SFT-Triplet-released.jsonl": SAMPLES / "disc_triplet.jsonl",
-}
 
 
 def _config(tiny_model, path, *, accumulation, max_iters):
-    from legal_eagle_xtuner.train.smoke import SmokeOverrides, derive_smoke_config
-
-    derive_smoke_config(CONFIGS / "internlm2_7b_disc.py", path,
-                        SmokeOverrides(model_path=str(tiny_model), data_files=DATA,
-                                       max_iters=max_iters, max_length=512))
-    cfg = Config.fromfile(str(path))
-    # one sample an item (the 11 training samples would fill only a few packs),
-    # so that all 2 * STEPS samples come from the first epoch's shuffle
-    for part in cfg.train_dataloader.dataset.datasets:
-        part.pack_to_max_length = False
-    assert cfg.model.lora.lora_dropout == 0  # no per-process random masks
-    cfg.train_dataloader.batch_size = 1
-    cfg.optim_wrapper.accumulative_counts = accumulation
-    cfg.optim_wrapper.optimizer.lr = 1e-3  # large enough that the adapter really moves
-    cfg.param_scheduler = None  # constant lr: mmengine schedules per micro-batch
-    cfg.default_hooks.logger.interval = 1
-    cfg.log_processor.window_size = 1  # each logged loss is that iteration's (default: mean of 10)
-    cfg.dump(str(path))
+    data_parallel_config(tiny_model, path, accumulation=accumulation, max_iters=max_iters)
     return path
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _adapter(path):
@@ -63,7 +34,7 @@ def test_two_processes_equal_one_with_the_same_global_batch(tiny_model, tmp_path
     # 0 whatever happens); on this CPU host the smoke config's shims start the launcher
     bindir = Path(sys.executable).parent
     env = dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ['PATH']}",
-               NPROC_PER_NODE="2", PORT=str(_free_port()))
+               NPROC_PER_NODE="2", PORT=str(free_port()))
     proc = subprocess.run([str(bindir / "xtuner"), "train", str(double),
                            "--work-dir", str(tmp_path / "w2")],
                           capture_output=True, text=True, timeout=900, env=env)
