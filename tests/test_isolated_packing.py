@@ -11,7 +11,7 @@ import types
 import pytest
 import torch
 
-from legal_eagle_xtuner.train import attention
+from legal_eagle_xtuner.train import attention, kernels
 from legal_eagle_xtuner.train.attention import (Segments, attention_layers, choose_path,
                                                 isolate_attention, segments_of)
 from legal_eagle_xtuner.train.isolation import IsolatedAttentionHook, isolated_collate_fn
@@ -233,8 +233,55 @@ def test_flash_varlen_path_hands_flash_attn_the_samples_boundaries(monkeypatch):
     torch.testing.assert_close(flash, sdpa, rtol=1e-2, atol=1e-2)
 
 
+def _per_sample_sdpa(q, k, v, cu):
+    """A stand-in varlen kernel: each sample's causal attention with SDPA, on the
+    flattened (T, H, D) layout; key/value heads as given (GQA repeated by the caller)."""
+    out = torch.empty_like(q)
+    groups = q.shape[1] // k.shape[1]
+    for a, b in zip(cu[:-1].tolist(), cu[1:].tolist()):
+        qs, ks, vs = (t[a:b].transpose(0, 1) for t in (q, k, v))
+        ks, vs = ks.repeat_interleave(groups, 0), vs.repeat_interleave(groups, 0)
+        out[a:b] = torch.nn.functional.scaled_dot_product_attention(
+            qs, ks, vs, is_causal=True).transpose(0, 1)
+    return out
+
+
+@pytest.mark.parametrize("signature", ["torch 2.10", "torch 2.11"])
+def test_torch_varlen_path_hands_varlen_attn_the_samples_boundaries(monkeypatch, signature):
+    """torch's varlen_attn needs CUDA sm80+ (and torch >= 2.10): a stand-in with each
+    release's signature (2.10: is_causal; 2.11: window_size=(-1, 0)) checks the layout,
+    the boundaries and the causal flag our path hands it, against the SDPA path."""
+    seen = {}
+    if signature == "torch 2.10":
+        def varlen_attn(query, key, value, cu_seq_q, cu_seq_k, max_q, max_k, *,
+                        return_aux=None, scale=None, is_causal=False):
+            seen.update(cu=cu_seq_q.tolist(), max=max_q, causal=is_causal, dtype=query.dtype,
+                        heads=(query.shape[1], key.shape[1]))
+            return _per_sample_sdpa(query, key, value, cu_seq_q)
+    else:
+        def varlen_attn(query, key, value, cu_seq_q, cu_seq_k, max_q, max_k, *,
+                        return_aux=None, scale=None, window_size=(-1, -1)):
+            seen.update(cu=cu_seq_q.tolist(), max=max_q, causal=window_size == (-1, 0),
+                        dtype=query.dtype, heads=(query.shape[1], key.shape[1]))
+            return _per_sample_sdpa(query, key, value, cu_seq_q)
+
+    monkeypatch.setitem(sys.modules, "torch.nn.attention.varlen",
+                        types.SimpleNamespace(varlen_attn=varlen_attn))
+    position_ids = torch.tensor([[0, 1, 2, 0, 1, 0], [0, 1, 2, 3, 0, 1]])
+    segments = Segments.of(position_ids)
+    g = torch.Generator().manual_seed(0)
+    q = torch.randn(2, 4, 6, 8, generator=g)
+    k, v = (torch.randn(2, 2, 6, 8, generator=g) for _ in range(2))
+    out = attention.attend("torch_varlen", q, k, v, segments)
+    assert seen == {"cu": [0, 3, 5, 6, 10, 12], "max": 4, "causal": True,
+                    "dtype": torch.bfloat16, "heads": (4, 4)}
+    assert out.dtype == torch.float32  # back in the caller's dtype
+    torch.testing.assert_close(out, attention.attend("sdpa", q, k, v, segments),
+                               rtol=2e-2, atol=2e-2)
+
+
 def test_path_choice_and_its_errors(monkeypatch):
-    monkeypatch.setattr(attention, "_flash_attn_available", lambda: False)
+    monkeypatch.setattr(kernels, "_flash_attn_available", lambda: False)
     assert choose_path("auto", "cpu") == "sdpa"
     assert choose_path("sdpa", "cpu") == "sdpa"
     with pytest.raises(RuntimeError, match="'flash_varlen' needs flash-attn and a CUDA device"):
@@ -242,10 +289,16 @@ def test_path_choice_and_its_errors(monkeypatch):
     with pytest.raises(RuntimeError, match="'flex' needs torch >= 2.5 on a CUDA device"):
         choose_path("flex", "cpu")
     with pytest.raises(ValueError, match="attention path 'fast': choose from auto, "
-                       "flash_varlen, sdpa, flex"):
+                       "torch_varlen, flash_varlen, sdpa, flex"):
         choose_path("fast", "cpu")
-    monkeypatch.setattr(attention, "_flash_attn_available", lambda: True)
+    with pytest.raises(RuntimeError, match="'torch_varlen' needs torch >= 2.10 .* compute "
+                       "capability 8.0"):
+        choose_path("torch_varlen", "cpu")
+    monkeypatch.setattr(kernels, "_flash_attn_available", lambda: True)
     assert choose_path("auto", "cuda") == "flash_varlen"
+    assert choose_path("auto", "cpu") == "sdpa"
+    monkeypatch.setattr(kernels, "_torch_varlen_available", lambda device: True)
+    assert choose_path("auto", "cuda") == "torch_varlen"  # torch's own before flash-attn
     assert choose_path("auto", "cpu") == "sdpa"
     with pytest.raises(ValueError, match="IsolatedAttentionHook: path 'x'"):
         IsolatedAttentionHook(path="x")
@@ -270,7 +323,7 @@ def test_flex_document_mask_equals_the_sdpa_mask_on_cpu(monkeypatch):
     what the block-diagonal SDPA mask gives, at a length that is not a multiple of
     its 128-token blocks."""
     flex = pytest.importorskip("torch.nn.attention.flex_attention")
-    monkeypatch.setattr(attention, "_FLEX", flex.flex_attention)
+    monkeypatch.setattr(kernels, "_FLEX", flex.flex_attention)
     segments = Segments.of(torch.tensor([[0, 1, 2, 0, 1, 0] * 40, [0, 1, 2, 3, 0, 1] * 40]))
     g = torch.Generator().manual_seed(0)
     q = torch.randn(2, 4, 240, 16, generator=g)

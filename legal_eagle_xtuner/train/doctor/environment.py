@@ -112,7 +112,7 @@ def check_attention(isolate: bool, path: str, varlen: bool) -> Check:
     from legal_eagle_xtuner.train.attention import choose_path
 
     if varlen:
-        from legal_eagle_xtuner.train.attention import _flash_attn_available
+        from legal_eagle_xtuner.train.kernels import _flash_attn_available
 
         how = "flash-attn's varlen kernel" if _flash_attn_available() else \
             "sdpa with a block-diagonal mask (flash-attn is not installed)"
