@@ -35,6 +35,8 @@ INSTALL_REQUIRES = [
     "cn2an==0.5.22",
     "jieba>=0.42.1",
     "rouge-chinese==1.0.3",
+    # legal-eagle law: BM25 over the statute index (sparse matrices, offline, no server)
+    "bm25s==0.3.16",
 ]
 
 setup(

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from legal_eagle_xtuner.eval.citation_parse import (
+from legal_eagle_xtuner.sources.citation_parse import (
     LAW_ALIASES,
     Citation,
     normalize_law,

@@ -23,6 +23,8 @@ __all__ = [
     "check_system",
     "check_text",
     "format_record_ref",
+    "reference_block",
+    "user_turn",
     "has",
     "record_error",
 ]
@@ -37,6 +39,20 @@ LEGAL_SYSTEM: str = SYSTEM_TEMPLATE.lawyer
 
 REFERENCE_HEADING = "参考法条："
 """Heading of the reference block put before the question (placement "prompt")."""
+
+
+
+def reference_block(lines: list[str]) -> str:
+    """The ``参考法条：`` block: the heading, then one normalised reference line each."""
+    return "\n".join([REFERENCE_HEADING, *lines])
+
+
+def user_turn(question: str, lines: list[str]) -> str:
+    """The user turn as training builds it (placement ``"prompt"``): the reference
+    block, a blank line, the question; the question alone without lines. Training
+    (``convert``) and retrieval into the prompt (``law.render``) both build it here."""
+    return reference_block(lines) + "\n\n" + question if lines else question
+
 
 REFERENCE_PLACEMENTS = ("prompt", "none")
 """``"prompt"``: normalised references precede the question in the user turn;

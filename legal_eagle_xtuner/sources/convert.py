@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from legal_eagle_xtuner.sources.base import (
-    REFERENCE_HEADING,
     check_placement,
     check_reference,
     check_system,
     check_text,
     record_error,
+    user_turn,
 )
 from legal_eagle_xtuner.sources.conversation import CONVERSATION, PROVENANCE, check_conversation
 from legal_eagle_xtuner.sources.detect import SOURCE_SPECS, Detection, explain_source
@@ -86,7 +86,7 @@ def _convert(record: Mapping, source: str, reference_placement: str,
         if not lines:  # missing, null, [] or nothing but blank entries
             notes.add(NO_REFERENCES)
         elif reference_placement == "prompt":
-            user = "\n".join([REFERENCE_HEADING, *lines]) + "\n\n" + question
+            user = user_turn(question, lines)
 
     conversation = {"conversation": [{"system": system, "input": user, "output": answer}]}
     return conversation, record_id, frozenset(notes)

@@ -1,0 +1,284 @@
+"""The statute index: every article (all versions) for exact lookup, and BM25 (bm25s)
+over the current ones for search. Saved as one folder, written atomically.
+
+Layout of ``INDEX/``: ``meta.json`` (format, tokenizer, weights, counts), ``articles.jsonl``
+(one article a line, all versions), ``docs.json`` (the article of each BM25 document) and
+``bm25/`` (bm25s's own files). The folder is built beside its destination and renamed
+into place, so a reader finds the old index, the new one, or none — never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from legal_eagle_xtuner.law.markdown import Article
+from legal_eagle_xtuner.law.tokenize import tokenize
+from legal_eagle_xtuner.sources.citation_parse import normalize_law, parse_citations
+
+__all__ = ["DEFAULT_KIND_WEIGHTS", "FORMAT", "Hit", "LawIndexError", "LawIndex", "build_index",
+           "load_index"]
+
+FORMAT = 1
+DEFAULT_KIND_WEIGHTS = {"司法解释": 0.8, "行政法规": 0.8, "部门规章": 0.7, "案例": 0.5}
+"""Score multipliers by corpus folder: a question about the law is answered by a law first;
+regulations and interpretations still rank, a little lower (measured in docs/law.md)."""
+DEFAULT_SUPERSEDED_WEIGHT = 0.9
+"""Score multiplier of an article of a superseded version: still found (old judgments
+cite old numbers), after the current text when both match alike."""
+DEFAULT_LAW_WEIGHT = 3
+"""How many times an article's law name (and part, chapter, charges) enter its index text."""
+
+
+class LawIndexError(ValueError):
+    """An index that cannot be read: one line saying why."""
+
+
+@dataclass
+class Hit:
+    """One article found for a query."""
+
+    law: str
+    number: int
+    suffix: str
+    text: str
+    version: str
+    current: bool
+    score: float
+    """BM25 score (after the folder weight); for a citation hit, its BM25 score or 0."""
+    title: str = ""
+    match: str = "bm25"
+    """``"citation"``: named in the query and looked up exactly; ``"bm25"``: ranked."""
+    article: Article | None = None
+
+    @classmethod
+    def of(cls, article: Article, score: float, match: str = "bm25") -> "Hit":
+        return cls(article.law, article.number, article.suffix, article.text, article.version,
+                   article.current, float(score), article.title, match, article)
+
+    @property
+    def key(self) -> tuple[str, int, str]:
+        return (self.law, self.number, self.suffix)
+
+    def citation(self) -> str:
+        return self.article.citation() if self.article else f"《{self.law}》第{self.number}条"
+
+    def to_json(self) -> dict:
+        return {"law": self.law, "number": self.number, "suffix": self.suffix,
+                "text": self.text, "version": self.version, "current": self.current,
+                "score": round(self.score, 4), "citation": self.citation(),
+                "title": self.title, "match": self.match}
+
+
+def index_head(article: Article) -> str:
+    """The words that say where an article stands: law, part, chapter, charges."""
+    return " ".join([article.law, article.part, article.chapter, *article.charges])
+
+
+class LawIndex:
+    """Articles by (law, number, suffix), and BM25 over the current ones."""
+
+    def __init__(self, articles: list[Article], docs: list[int], bm25, meta: dict):
+        self.articles = articles
+        self.docs = np.asarray(docs, dtype=np.int64)
+        self.bm25 = bm25
+        self.meta = meta
+        self.tokenizer = meta["tokenizer"]
+        self.set_weights(meta.get("kind_weights", {}), meta.get("superseded_weight", 1.0))
+        self._by_key: dict[tuple[str, int, str], list[Article]] = {}
+        for article in articles:
+            self._by_key.setdefault(article.key, []).append(article)
+        for versions in self._by_key.values():
+            versions.sort(key=lambda a: (a.current, a.version), reverse=True)
+        self.laws = sorted({a.law for a in articles}, key=len, reverse=True)
+        self._law_set = set(self.laws)
+        self._vocab = bm25.vocab_dict if bm25 is not None else {}
+        self._df = np.diff(bm25.scores["indptr"]) if bm25 is not None else np.zeros(0)
+
+    def set_weights(self, kind_weights: dict[str, float], superseded_weight: float) -> None:
+        """Score multipliers: by corpus folder, and for articles of superseded versions."""
+        self.meta["kind_weights"], self.meta["superseded_weight"] = kind_weights, superseded_weight
+        self._prior = np.array([kind_weights.get(self.articles[i].kind, 1.0)
+                                * (1.0 if self.articles[i].current else superseded_weight)
+                                for i in self.docs], np.float32)
+
+    # --- exact lookup ---------------------------------------------------------------
+    def resolve_law(self, name: str) -> str | None:
+        """The indexed law a name means: its normalised form (``中华人民共和国民法典`` →
+        ``民法典``), else the longest indexed law it ends with (LawBench writes
+        ``民法商法农民专业合作社法`` for 农民专业合作社法), else None."""
+        law = normalize_law(name)
+        if law in self._law_set:
+            return law
+        for known in self.laws:  # longest first
+            if len(known) >= 2 and law.endswith(known):
+                return known
+        return None
+
+    def versions(self, law: str, number: int, suffix: str = "") -> list[Article]:
+        """Every indexed version of an article, the current one first."""
+        resolved = self.resolve_law(law)
+        return list(self._by_key.get((resolved, number, suffix), [])) if resolved else []
+
+    def lookup(self, law: str, number: int, suffix: str = "") -> Article | None:
+        """The article (its current version if there is one), or None."""
+        found = self.versions(law, number, suffix)
+        return found[0] if found else None
+
+    def cited(self, text: str) -> list[Article]:
+        """The articles a text cites that the index has (``《民法典》第1079条``…)."""
+        found = []
+        for citation in parse_citations(text):
+            suffix = f"之{_cn(citation.sub)}" if citation.sub else ""
+            article = self.lookup(citation.law, citation.article, suffix)
+            if article is not None and article not in found:
+                found.append(article)
+        return found
+
+    # --- search ---------------------------------------------------------------------
+    def scores(self, query: str, laws: Iterable[str] | None = None) -> np.ndarray:
+        """BM25 score (times the folder weight) of every document for ``query``."""
+        tokens = [t for t in tokenize(query, self.tokenizer) if t in self._vocab]
+        max_terms = self.meta.get("max_query_terms") or 0
+        if max_terms and len(set(tokens)) > max_terms:
+            # A long query (a case's facts): its rarest terms carry it; the common ones
+            # only add noise to every article's score.
+            rare = sorted(set(tokens), key=lambda t: self._df[self._vocab[t]])[:max_terms]
+            tokens = [t for t in tokens if t in set(rare)]
+        if not tokens or self.bm25 is None:
+            return np.zeros(len(self.docs), np.float32)
+        scores = self.bm25.get_scores(tokens) * self._prior
+        if laws is not None:
+            wanted = {self.resolve_law(name) or name for name in laws}
+            mask = np.array([self.articles[i].law in wanted for i in self.docs])
+            scores = np.where(mask, scores, 0.0)
+        return scores
+
+    def search(self, query: str, k: int = 5, laws: Iterable[str] | None = None) -> list[Hit]:
+        """The ``k`` best articles for ``query``: articles it cites explicitly first
+        (looked up exactly), then by BM25 score, one hit per (law, number, suffix)."""
+        if k <= 0:
+            return []
+        hits = [Hit.of(article, 0.0, "citation") for article in self.cited(query)]
+        seen = {hit.key for hit in hits}
+        scores = self.scores(query, laws)
+        want = min(len(scores), k * 4 + len(hits))
+        if want:
+            top = np.argpartition(-scores, want - 1)[:want]
+            top = top[np.argsort(-scores[top], kind="stable")]
+            for doc in top:
+                article = self.articles[self.docs[doc]]
+                if scores[doc] <= 0:
+                    break
+                if article.key in seen:
+                    for hit in hits:
+                        if hit.key == article.key and hit.match == "citation":
+                            hit.score = float(scores[doc])
+                    continue
+                seen.add(article.key)
+                hits.append(Hit.of(article, scores[doc]))
+        return hits[:k]
+
+    # --- files ----------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the index folder atomically (see the module documentation)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+        try:
+            tmp.mkdir()
+            with open(tmp / "articles.jsonl", "w", encoding="utf-8") as out:
+                for article in self.articles:
+                    out.write(json.dumps(article.to_json(), ensure_ascii=False) + "\n")
+            (tmp / "docs.json").write_text(json.dumps(self.docs.tolist()), "utf-8")
+            self.bm25.save(str(tmp / "bm25"), show_progress=False)
+            (tmp / "meta.json").write_text(json.dumps(self.meta, ensure_ascii=False, indent=1),
+                                           "utf-8")
+            old = None
+            if path.exists():
+                if not (path / "meta.json").is_file():
+                    raise LawIndexError(f"{path}: exists and is not an index; not overwritten")
+                old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
+                os.replace(path, old)
+            os.replace(tmp, path)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _cn(number: int) -> str:
+    import cn2an
+
+    return cn2an.an2cn(str(number))
+
+
+def build_index(articles: list[Article], tokenizer: str = "both",
+                law_weight: int = DEFAULT_LAW_WEIGHT,
+                kind_weights: dict[str, float] | None = None,
+                superseded_weight: float = DEFAULT_SUPERSEDED_WEIGHT,
+                map_fn: Callable[[Callable, list], list] | None = None,
+                counts: dict | None = None) -> LawIndex:
+    """BM25 over the articles (with ``superseded_weight`` 0, over the current ones only;
+    all versions stay for lookup). ``map_fn(tokenizer, texts)`` may spread the
+    tokenisation over processes (default: this one)."""
+    import bm25s
+
+    docs = [i for i, article in enumerate(articles) if article.current or superseded_weight > 0]
+    heads = sorted({index_head(articles[i]) for i in docs})
+    run = map_fn or _map_serial
+    head_tokens = dict(zip(heads, run(tokenizer, heads)))
+    text_tokens = run(tokenizer, [articles[i].text for i in docs])
+    # The head enters law_weight times: a question naming the law or the charge finds it.
+    tokens = [head_tokens[index_head(articles[i])] * law_weight + text
+              for i, text in zip(docs, text_tokens)]
+    bm25 = bm25s.BM25()
+    bm25.index(tokens, show_progress=False)
+    meta = {"format": FORMAT, "tokenizer": tokenizer, "law_weight": law_weight,
+            "kind_weights": DEFAULT_KIND_WEIGHTS if kind_weights is None else kind_weights,
+            "superseded_weight": superseded_weight,
+            "built": time.strftime("%Y-%m-%dT%H:%M:%S"), "counts": counts or {},
+            "articles": len(articles), "documents": len(docs)}
+    return LawIndex(articles, docs, bm25, meta)
+
+
+def _map_serial(tokenizer: str, texts: list[str]) -> list[list[str]]:
+    return [tokenize(text, tokenizer) for text in texts]
+
+
+def load_index(path: str | os.PathLike) -> LawIndex:
+    """Read an index folder written by ``legal-eagle law index``; :class:`LawIndexError`
+    (one line) when it is missing, incomplete or of another format."""
+    import bm25s
+
+    path = Path(path)
+    meta_file = path / "meta.json"
+    if not path.is_dir():
+        raise LawIndexError(f"{path}: no such index folder (build one with legal-eagle law index)")
+    if not meta_file.is_file():
+        raise LawIndexError(f"{path}: not a law index (no meta.json)")
+    try:
+        meta = json.loads(meta_file.read_text("utf-8"))
+        if meta.get("format") != FORMAT:
+            raise LawIndexError(f"{path}: index format {meta.get('format')!r}, this version "
+                              f"reads {FORMAT}; rebuild it with legal-eagle law index")
+        articles = []
+        with open(path / "articles.jsonl", encoding="utf-8") as lines:
+            for line in lines:
+                articles.append(Article.from_json(json.loads(line)))
+        docs = json.loads((path / "docs.json").read_text("utf-8"))
+        bm25 = bm25s.BM25.load(str(path / "bm25"))
+    except LawIndexError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise LawIndexError(f"{path}: damaged index ({type(exc).__name__}: {exc})") from None
+    return LawIndex(articles, docs, bm25, meta)
