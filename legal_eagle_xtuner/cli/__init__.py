@@ -15,6 +15,7 @@ from legal_eagle_xtuner.cli.data import add_data_parser
 from legal_eagle_xtuner.cli.doctor import add_doctor_parser
 from legal_eagle_xtuner.cli.eval import add_eval_parser
 from legal_eagle_xtuner.cli.export import add_export_parser
+from legal_eagle_xtuner.cli.law import add_law_parser
 from legal_eagle_xtuner.cli.run import add_demo_parser, add_plot_parser, add_smoke_config_parser
 
 __all__ = ["build_parser", "main"]
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_doctor_parser(sub)
     add_eval_parser(sub)
     add_export_parser(sub)
+    add_law_parser(sub)
     add_plot_parser(sub)
     return parser
 

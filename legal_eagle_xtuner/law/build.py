@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from legal_eagle_xtuner.law.corpus import Corpus, load_corpus, record_articles
-from legal_eagle_xtuner.law.index import LawIndex, build_index
+from legal_eagle_xtuner.law.index import DEFAULT_TOKENIZER, LawIndex, build_index
 from legal_eagle_xtuner.law.markdown import Reject
 from legal_eagle_xtuner.law.tokenize import tokenize
 
@@ -66,7 +66,7 @@ def _record_refs(files: Iterable[Path], rejects: list[Reject]):
             rejects.append(Reject(*message.split(": ", 1)))
 
 
-def build(paths: list[Path], out: Path | None, tokenizer: str = "both",
+def build(paths: list[Path], out: Path | None, tokenizer: str = DEFAULT_TOKENIZER,
           records: list[Path] = (), jobs: int | None = None,
           progress: Callable[[Iterable], Iterable] | None = None) -> Built:
     """Parse, index and (with ``out``) save; the index is built even when some files are

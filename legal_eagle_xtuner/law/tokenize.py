@@ -56,7 +56,7 @@ def _bigrams(text: str) -> list[str]:
     return out
 
 
-def tokenize(text: str, tokenizer: str = "both") -> list[str]:
+def tokenize(text: str, tokenizer: str = "bigram") -> list[str]:
     """The terms of ``text``; bigrams are prefixed ``~`` under ``both`` so that they
     never share a term with a two-character word."""
     if tokenizer == "jieba":
@@ -68,5 +68,5 @@ def tokenize(text: str, tokenizer: str = "both") -> list[str]:
     raise ValueError(f"unknown tokenizer {tokenizer!r}; one of {', '.join(TOKENIZERS)}")
 
 
-def tokenize_many(texts: list[str], tokenizer: str = "both") -> list[list[str]]:
+def tokenize_many(texts: list[str], tokenizer: str = "bigram") -> list[list[str]]:
     return [tokenize(text, tokenizer) for text in texts]
