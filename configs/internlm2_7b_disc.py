@@ -78,10 +78,21 @@ overlong = "truncate"
 # XTuner and the seed do without flash-attn -- so its loss depends on its
 # neighbours; keep it only to reproduce runs made before 0.2.
 isolate_packed_samples = True
-# Its attention kernel: "auto" (flash-attn's varlen kernel where flash-attn is
-# installed, else torch's scaled_dot_product_attention with a block-diagonal mask),
-# "flash_varlen", "sdpa" or "flex" (FlexAttention, CUDA only). The log says which.
+# Its attention kernel: "auto" (torch's own varlen flash attention on torch >= 2.10
+# and an sm80+ GPU, else flash-attn's varlen kernel where flash-attn is installed,
+# else torch's scaled_dot_product_attention with a block-diagonal mask),
+# "torch_varlen", "flash_varlen", "sdpa" or "flex" (FlexAttention, CUDA only). The
+# log says which.
 attention_path = "auto"
+# The training loss (ours): "chunked" runs the output head and the cross-entropy over
+# 512 labelled tokens at a time and never holds the logits of the whole micro-batch
+# (3 GB per fp32 copy at 4 x 2048 tokens x 92,544 words); "full" is XTuner's own,
+# the same value over full logits.
+loss_impl = "chunked"
+# Activation checkpointing (the seed's and XTuner's default): True keeps one hidden
+# state per layer and recomputes the rest in the backward pass; False keeps every
+# activation -- faster, where the GPU's memory allows (`legal-eagle doctor`).
+use_activation_checkpointing = True
 
 # Scheduler & Optimizer
 batch_size = 4  # per_device; seed: per_device_train_batch_size 4
@@ -131,7 +142,8 @@ model = dict(
     type=SupervisedFinetune,
     use_varlen_attn=use_varlen_attn,
     # LLaMA-Factory checkpoints activations by default; so does XTuner.
-    use_activation_checkpointing=True,
+    use_activation_checkpointing=use_activation_checkpointing,
+    loss_impl=loss_impl,
     llm=dict(
         type=AutoModelForCausalLM.from_pretrained,
         pretrained_model_name_or_path=pretrained_model_name_or_path,

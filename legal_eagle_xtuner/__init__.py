@@ -36,13 +36,13 @@ _TRAINING_NAMES = {
 
 
 def __getattr__(name):
-    # ``SupervisedFinetune`` is xtuner's own class, re-exported so that configs
-    # import it through this package: resolving the model type then applies the
-    # shims in compat before the model is built.
+    # ``SupervisedFinetune`` is xtuner's own class with our chunked loss
+    # (train/model.py), imported by configs through this package: resolving the model
+    # type then applies the shims in compat before the model is built.
     if name == "SupervisedFinetune":
-        from xtuner.model import SupervisedFinetune
-
         compat.apply_model_shims()
+        from legal_eagle_xtuner.train.model import SupervisedFinetune
+
         return SupervisedFinetune
     if name in _TRAINING_NAMES:
         import importlib

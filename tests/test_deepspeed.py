@@ -138,3 +138,60 @@ def test_one_process_without_a_launcher_needs_no_mpi4py():
         [sys.executable, "-c", "import xtuner.tools.train, legal_eagle_xtuner\n" + code],
         capture_output=True, text=True, env=env, timeout=300)
     assert _result(shimmed) == "0 0 1 127.0.0.1 True"
+
+
+BUILD_MODEL = r"""
+import json, sys
+import xtuner.tools.train  # noqa: F401  (the entry `xtuner train` runs)
+from mmengine.registry import MODELS, RUNNERS
+from mmengine.runner import Runner
+
+def build(cfg, *args, **kwargs):  # the runner's first act: build cfg.model
+    model = MODELS.build(cfg.model)
+    dtypes = {n: str(p.dtype) for n, p in model.named_parameters()}
+    trainable = sorted(n for n, p in model.named_parameters() if p.requires_grad)
+    print("BUILT " + json.dumps({"runner": cfg.get("runner_type", "Runner"), "dtypes": dtypes,
+                                 "trainable": trainable, "loss_impl": model.loss_impl}))
+    sys.exit(0)
+
+RUNNERS.build = build
+Runner.from_cfg = classmethod(lambda cls, cfg: build(cfg))
+import runpy
+sys.argv[0] = "xtuner.tools.train"
+runpy.run_module("xtuner.tools.train", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_the_config_model_keeps_a_16bit_base_and_fp32_lora_with_and_without_deepspeed(
+        tiny_model, tmp_path):
+    """`xtuner train CONFIG [--deepspeed deepspeed_zero2]` builds internlm2_7b_disc.py's
+    model (our SupervisedFinetune, every shim in force) with its base weights in the
+    config's float16 and its LoRA weights in float32, either way."""
+    from legal_eagle_xtuner.train.smoke import SmokeOverrides, derive_smoke_config
+
+    config = tmp_path / "smoke.py"
+    derive_smoke_config(CONFIGS / "internlm2_7b_disc.py", config,
+                        SmokeOverrides(model_path=str(tiny_model), max_iters=1))
+    cfg = Config.fromfile(str(config))
+    assert Config.fromfile(str(CONFIGS / "internlm2_7b_disc.py")).model.llm.torch_dtype \
+        == torch.float16
+    cfg.model.llm.torch_dtype = "float16"  # the config's (the smoke config trains in fp32)
+    cfg.dump(str(config))
+    built = {}
+    for deepspeed in ([], ["--deepspeed", "deepspeed_zero2"]):
+        proc = subprocess.run(
+            [sys.executable, "-c", BUILD_MODEL, str(config), *deepspeed,
+             "--work-dir", str(tmp_path / "work")],
+            capture_output=True, text=True, cwd=str(REPO), timeout=300)
+        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+        line = next(l for l in proc.stdout.splitlines() if l.startswith("BUILT "))
+        built[bool(deepspeed)] = json.loads(line[len("BUILT "):])
+    assert built[True]["runner"] == "FlexibleRunner" and built[False]["runner"] == "Runner"
+    for result in built.values():
+        trainable = set(result["trainable"])
+        assert trainable and all("lora_" in n for n in trainable)
+        assert {result["dtypes"][n] for n in trainable} == {"torch.float32"}
+        assert {d for n, d in result["dtypes"].items() if n not in trainable} == \
+            {"torch.float16"}
+        assert result["loss_impl"] == "chunked"
+    assert built[True]["dtypes"] == built[False]["dtypes"]
