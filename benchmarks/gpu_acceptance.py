@@ -13,11 +13,11 @@ after it) and its own time printed:
                XTuner's packer vs ours, cross-attending, and ours isolated for each
                --isolation path (benchmarks/train_throughput.py --shape 7b --bf16):
                tokens/s/GPU, MFU, HFU, peak memory.
-               Targets: MFU >= 45% on an H100/H200; ours >= XTuner's real tokens/s;
+               Targets: MFU >= 40% on an H100/H200; ours >= XTuner's real tokens/s;
                isolated within 10% of cross-attending tokens/s.
   qlora_20b    20B QLoRA NF4 as configs/internlm2_20b_qlora_lawgpt.py, 2048 tokens,
                the config's per-device batch, our packing only: peak memory and
-               tokens/s. Target: peak <= 40 GB. Needs CUDA (skipped on CPU).
+               tokens/s. Target: peak <= 30 GB. Needs CUDA (skipped on CPU).
   resume       the tiny model trained 6 iterations, killed with SIGKILL after the
                checkpoint of iteration 4, resumed; max abs difference of the adapter
                against an uninterrupted run. Target: <= --resume-tolerance.
@@ -53,8 +53,8 @@ SHARES = {"throughput": 0.20, "qlora_20b": 0.22, "resume": 0.36, "deepspeed": 0.
           "generate": 0.08}
 """Share of --budget-s each part may use (its subprocesses are stopped past it);
 what a part leaves unused goes to the parts after it, in proportion."""
-MFU_TARGET = 0.45
-PEAK_GB_TARGET = 40.0
+MFU_TARGET = 0.40
+PEAK_GB_TARGET = 30.0
 RESUME_ITERS, RESUME_EVERY = 6, 2
 
 
@@ -131,7 +131,7 @@ def part_throughput(part: Part, args, seconds: float, cuda: bool) -> None:
         part.check(f"MFU >= {MFU_TARGET:.0%} (H100/H200)", mfu >= MFU_TARGET,
                    f"MFU {mfu:.1%}, HFU {f['hfu']}, peak {f['peak_gb']} GB")
     else:
-        part.check("ours >= XTuner tokens/s, MFU >= 45%", None,
+        part.check(f"ours >= XTuner tokens/s, MFU >= {MFU_TARGET:.0%}", None,
                    "n/a: GPU targets of the 7B shape")
     for key in sorted(k for k in f if k.startswith("iso_") and k.endswith("_ratio")):
         path = key[4:-len("_ratio")]

@@ -23,8 +23,8 @@ What is measured
   flops.py, run.py, settings.py).
 
 Targets (printed beside the numbers, GPU only)
-  --shape 7b:  MFU >= 45% on an H100 (LoRA).
-  --shape 20b: peak memory <= 40 GB with max_length 2048 (QLoRA).
+  --shape 7b:  MFU >= 40% on an H100 / H200 (LoRA).
+  --shape 20b: peak memory <= 30 GB with max_length 2048 (QLoRA).
 
 Output
   A table, the targets, and as the last line one machine-readable line of
@@ -70,38 +70,14 @@ from throughput.flops import (  # noqa: E402,F401
     matmul_params, peak_tflops_for,
 )
 from throughput.model import (  # noqa: E402,F401
-    build_model, build_random_llm, quantize_4bit_, write_model_dir,
+    build_model, build_random_llm, describe, quantize_4bit_, write_model_dir,
 )
+from throughput.report import count as _count, fmt as _fmt, mask_mib as _mask_mib, pct as _pct, print_targets  # noqa: E402,E501
 from throughput.run import MFU_TARGET, PEAK_GB_TARGET, peak_rss_gb, run_mode  # noqa: E402,F401
 from throughput.settings import (  # noqa: E402,F401
     CONFIGS, DEFAULT_CONFIG, MIRROR, Settings, load_settings, mirrored_settings,
     settings_from_config,
 )
-
-
-def _fmt(x, spec=".3f"):
-    return "n/a" if x is None else format(x, spec)
-
-
-def _pct(x):
-    return "n/a" if x is None else f"{100 * x:.1f}%"
-
-
-def _count(n: float) -> str:
-    for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= size:
-            return f"{n / size:.3f} {unit}"
-    return str(int(n))
-
-
-def _mask_mib(mode: str, batch: int, length: int) -> str:
-    """What the isolated path keeps per batch: sdpa a bool mask of batch x L x L;
-    flex a block mask of 128 x 128 blocks; flash_varlen only the boundaries."""
-    if mode == "iso_sdpa":
-        return f"{batch * length * length / 2**20:.1f} MiB (bool)"
-    if mode == "iso_flex":
-        return f"{batch * (-(-length // 128)) ** 2 * 8 / 2**20:.3f} MiB (block mask)"
-    return "none (sample boundaries only)"
 
 
 def main(argv=None) -> int:
@@ -155,6 +131,15 @@ def main(argv=None) -> int:
                         "'none': cross-attending only")
     parser.add_argument("--seed", type=int, default=0, help="seed of lengths, tokens, "
                         "packing and weights (default 0)")
+    parser.add_argument("--loss", choices=["config", "chunked", "full"], default="config",
+                        help="training loss: the config's loss_impl (default), or chunked / "
+                        "full (XTuner's, over full logits)")
+    parser.add_argument("--activation-checkpointing", choices=["config", "on", "off"],
+                        default="config", help="the config's use_activation_checkpointing "
+                        "(default), or on / off")
+    parser.add_argument("--memory-cap-gib", type=float, help="GPU only: cap this process's "
+                        "GPU memory (torch.cuda.set_per_process_memory_fraction) as if the "
+                        "card had this many GiB, e.g. 24 for an RTX 4090")
     args = parser.parse_args(argv)
 
     tiny = args.shape == "tiny"
@@ -179,8 +164,8 @@ def main(argv=None) -> int:
         parser.error("--device cuda: no CUDA GPU available")
     if device == "cpu" and not tiny:
         parser.error(f"--shape {args.shape} needs a CUDA GPU; use --shape tiny on CPU")
-    if args.bf16 and device != "cuda":
-        parser.error("--bf16 is for GPUs")
+    if (args.bf16 or args.memory_cap_gib) and device != "cuda":
+        parser.error("--bf16 and --memory-cap-gib are for GPUs")
     if args.attn == "flash_attention_2":
         try:
             import flash_attn  # noqa: F401
@@ -271,8 +256,13 @@ def main(argv=None) -> int:
     model_dir.mkdir()
     try:
         t0 = time.perf_counter()
+        overrides = {}
+        if args.loss != "config":
+            overrides["loss_impl"] = args.loss
+        if args.activation_checkpointing != "config":
+            overrides["use_activation_checkpointing"] = args.activation_checkpointing == "on"
         model = build_model(settings, write_model_dir(model_dir, shape), device, args.attn,
-                            args.bf16)
+                            args.bf16, overrides=overrides)
         if device == "cuda":
             torch.cuda.synchronize()
             gc.collect()
@@ -286,14 +276,21 @@ def main(argv=None) -> int:
     attn_used = sorted({type(m).__name__ for m in model.modules()
                         if type(m).__name__.startswith("InternLM2")
                         and "Attention" in type(m).__name__})
-    frozen_dtypes = sorted({str(p.dtype).replace("torch.", "") for p in model.parameters()
-                            if not p.requires_grad})
+    built = describe(model)
+    config_attn = choose_path(settings.attention_path, device)
+    if args.memory_cap_gib:
+        total = torch.cuda.get_device_properties(0).total_memory
+        torch.cuda.set_per_process_memory_fraction(min(1.0, args.memory_cap_gib * 2**30 / total))
+        print(f"   GPU memory capped at {args.memory_cap_gib:g} GiB of "
+              f"{total / 2**30:.1f} GiB", flush=True)
     flops_args = dict(n_trainable=n_trainable, n_frozen=n_frozen,
                       n_layers=shape["num_hidden_layers"], hidden=shape["hidden_size"])
-    print(f"   model built in {build_s:.1f} s: {_count(n_frozen)} frozen matmul "
-          f"weights ({'/'.join(frozen_dtypes)} after peft), {_count(n_trainable)} "
-          f"trainable (LoRA); attention "
-          f"{', '.join(attn_used) or '?'}; peak {_fmt(peak_flops and peak_flops / 1e12, 'g')} "
+    print(f"   model built in {build_s:.1f} s as `xtuner train` builds it: "
+          f"{_count(n_frozen)} frozen matmul weights ({built['base_dtype']}), "
+          f"{_count(n_trainable)} trainable ({built['lora_dtype']}, LoRA on "
+          f"{', '.join(built['lora_targets'])}); loss {built['loss_impl']}; activation "
+          f"checkpointing {'on' if built['checkpointing'] else 'off'}; attention "
+          f"{', '.join(attn_used) or '?'}, isolated packing by {config_attn}; peak {_fmt(peak_flops and peak_flops / 1e12, 'g')} "
           f"TFLOP/s{peak_note}", flush=True)
 
     results, failed = {}, []
@@ -340,24 +337,7 @@ def main(argv=None) -> int:
           "activation checkpointing not counted (HFU counts it: +2*N + 4*layers*hidden*s). "
           "fill = real tokens / (steps * batch * max_length).")
 
-    target = {m: "n/a" for m in results}
-    if device == "cuda" and args.shape == "7b":
-        note = "" if "H100" in device_name else f" (device is {device_name}, not an H100: indicative only)"
-        for m, r in results.items():
-            target[m] = "met" if r["mfu"] is not None and r["mfu"] >= MFU_TARGET else "missed"
-            print(f"target 7B LoRA MFU >= {100 * MFU_TARGET:.0f}% on an H100 [{m}]: "
-                  f"{100 * r['mfu']:.1f}% -> target {target[m]}{note}")
-    elif device == "cuda" and args.shape == "20b":
-        for m, r in results.items():
-            if max_length != 2048:
-                print(f"target 20B QLoRA peak <= {PEAK_GB_TARGET:g} GB at 2048 tokens [{m}]: "
-                      f"n/a (max_length {max_length})")
-                continue
-            target[m] = "met" if r["peak_gb"] <= PEAK_GB_TARGET else "missed"
-            print(f"target 20B QLoRA peak <= {PEAK_GB_TARGET:g} GB at 2048 tokens [{m}]: "
-                  f"{r['peak_gb']:.2f} GB -> target {target[m]}")
-    else:
-        print("targets: n/a (GPU runs of --shape 7b / 20b only)")
+    target = print_targets(results, device, device_name, args.shape, max_length)
 
     def keys(r, prefix=""):
         return [f"{prefix}tokens_per_s={r['tokens_per_s']:.1f}", f"{prefix}step_s={r['step_s']:.4f}",
@@ -369,7 +349,11 @@ def main(argv=None) -> int:
     o = results["ours"]
     line = [f"shape={args.shape}", f"device={device}", f"config={settings.config}",
             f"max_length={max_length}", f"batch={batch_size}", "mode=ours", *keys(o),
-            f"target={target['ours']}"]
+            f"target={target['ours']}", f"base_dtype={built['base_dtype']}",
+            f"lora_dtype={built['lora_dtype']}", f"loss_impl={built['loss_impl']}",
+            f"attn={config_attn}",
+            f"checkpointing={'on' if built['checkpointing'] else 'off'}",
+            f"memory_cap_gib={args.memory_cap_gib or 'none'}"]
     if "xtuner" in results:
         line += [*keys(results["xtuner"], "xtuner_"), f"xtuner_target={target['xtuner']}",
                  f"ratio={ratio:.4f}"]

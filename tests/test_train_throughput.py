@@ -167,6 +167,35 @@ def test_mirror_matches_config(name):
     assert from_config.comparable() == tt.mirrored_settings(name).comparable()
 
 
+def test_the_benchmark_builds_the_model_the_config_builds(tiny_model):
+    """The benchmark's model (random weights) against ``MODELS.build(cfg.model)`` of the
+    config with real weights -- what `xtuner train` runs: the same parameters, dtypes
+    (16-bit base, fp32 LoRA), trainable names, LoRA targets, attention classes, loss."""
+    from mmengine.config import Config
+    from mmengine.registry import MODELS
+
+    settings = tt.load_settings("internlm2_7b_disc")
+    bench = tt.build_model(settings, tiny_model, "cpu", "auto", False)
+    cfg = Config.fromfile(str(CONFIGS / "internlm2_7b_disc.py"))
+    cfg.model.llm.pretrained_model_name_or_path = str(tiny_model)
+    real = MODELS.build(cfg.model)
+
+    def attention_classes(model):
+        return sorted({type(m).__name__ for m in model.modules()
+                       if type(m).__name__.endswith("Attention")})
+
+    assert tt.describe(bench) == tt.describe(real)
+    assert {n: p.dtype for n, p in bench.named_parameters()} == \
+        {n: p.dtype for n, p in real.named_parameters()}
+    assert attention_classes(bench) == attention_classes(real) != []
+    built = tt.describe(bench)
+    assert (built["base_dtype"], built["lora_dtype"], built["loss_impl"]) == \
+        ("float16", "float32", "chunked")
+    assert built["lora_targets"] == sorted(cfg.model.lora.target_modules)
+    assert built["checkpointing"] is True
+    assert settings.attention_path == cfg.attention_path == "auto"
+
+
 # -- end to end ------------------------------------------------------------------------------
 
 def test_tiny_cpu_run(planner):
@@ -195,3 +224,5 @@ def test_tiny_cpu_run(planner):
     assert 0 < float(kv["fill"]) <= 1.0
     assert float(kv["ratio"]) > 0
     assert "target met" not in out and "target missed" not in out
+    assert (kv["base_dtype"], kv["lora_dtype"], kv["loss_impl"], kv["attn"]) == \
+        ("float16", "float32", "chunked", "sdpa")

@@ -1,29 +1,33 @@
-"""The model: a randomly initialised InternLM2 of the real shape, built by XTuner.
+"""The model: the config's own model, built as `xtuner train` builds it, with random
+weights of the real shape.
 
 A randomly initialised InternLM2 of the real shape (7b: hidden 4096, 32 layers,
 32 heads, 8 KV heads, FFN 14336, vocab 92544, rope theta 1e6, 32768 positions;
 20b: hidden 6144, 48 layers, 48 heads, 8 KV heads, FFN 16384, same vocab), from
 the InternLM2 modeling files that xtuner ships (xtuner/_lite/modelings/internlm2),
 written with a config.json into a temporary directory exactly as
-legal_eagle_xtuner.demo.tiny does -- no hub, no checkpoint. It is wrapped by XTuner's
-own SupervisedFinetune with the config's settings (throughput.settings).
+legal_eagle_xtuner.demo.tiny does -- no hub, no checkpoint.
 
-The model goes through SupervisedFinetune's own build path (a config dict whose
-`type` is build_random_llm), so XTuner's choices apply as in `xtuner train`:
-with flash-attn installed it switches to flash_attention_2 (and bf16 weights);
-peft's prepare_model_for_kbit_training then casts every non-4-bit fp16/bf16
-weight to fp32, so the "fp16" 7B LoRA actually keeps fp32 base weights and runs
-its matmuls in fp16 under autocast, exactly like a real run. The weights are
-created on the GPU directly (`with torch.device("cuda")`). For QLoRA the model is
-built in the config's torch_dtype and every linear layer but the output head (the
-layer transformers' bitsandbytes loader also leaves unquantized) is replaced by a
-bitsandbytes Linear4bit with the config's quant type, double quantization and
-compute dtype -- what from_pretrained(quantization_config=...) produces. GPU only.
+:func:`build_model` loads the config with mmengine's ``Config.fromfile`` and builds its
+``model`` dict with mmengine's ``MODELS.build``, which is what ``xtuner train`` does:
+the config's model class (legal_eagle_xtuner's SupervisedFinetune, resolved through the
+package, so every shim of ``compat`` is in force -- the frozen base stays 16-bit, LoRA
+weights fp32), its LoRA, activation checkpointing and training loss (``loss_impl``).
+Only the ``llm`` entry's ``from_pretrained`` becomes :func:`build_random_llm`: the same
+config.json shape, ``torch_dtype`` and quantization, random weights created on the
+device. ``tests/test_train_throughput.py`` checks that the two builds give the same
+parameter dtypes, trainable names, LoRA targets and loss.
+
+For QLoRA the model is built in the config's torch_dtype and every linear layer but the
+output head (the layer transformers' bitsandbytes loader also leaves unquantized) is
+replaced by a bitsandbytes Linear4bit with the config's quant type, double quantization
+and compute dtype -- what from_pretrained(quantization_config=...) produces. GPU only.
 
 Attention (--attn): by default XTuner's own choice, flash_attention_2 when
 flash-attn is installed, else what the hub's InternLM2 config.json says, eager --
 which is what `xtuner train` of our configs runs on such a box. --attn sdpa or
-flash_attention_2 force one.
+flash_attention_2 force one. Isolated packing (the configs' default) replaces the
+attention layers' forward on top of either (legal_eagle_xtuner.train.attention).
 """
 
 from __future__ import annotations
@@ -127,26 +131,47 @@ def build_random_llm(pretrained_model_name_or_path, torch_dtype="float16",
     return model
 
 
-def build_model(settings: Settings, model_dir: Path, device: str, attn: str, bf16: bool):
-    import legal_eagle_xtuner  # noqa: F401  (CPU shim for SupervisedFinetune)
-    from mmengine.config import ConfigDict
-    from peft import LoraConfig
-    from transformers import BitsAndBytesConfig
-    from xtuner.model import SupervisedFinetune
+def build_model(settings: Settings, model_dir: Path, device: str, attn: str, bf16: bool, *,
+                overrides: dict | None = None):
+    """The config's ``model``, built by mmengine's ``MODELS.build`` as ``xtuner train``
+    builds it, with :func:`build_random_llm` in place of ``from_pretrained``.
+    ``overrides``: entries of the model dict to set first (``loss_impl``,
+    ``use_activation_checkpointing``); ``bf16`` switches the weights and the 4-bit
+    compute dtype to bf16."""
+    import torch
+    from mmengine.config import Config
+    from mmengine.registry import MODELS
 
-    torch_dtype = "bfloat16" if bf16 else settings.torch_dtype
-    # A ConfigDict, as `xtuner train` hands it over (XTuner reads it by attribute).
-    llm = ConfigDict(type=build_random_llm, pretrained_model_name_or_path=str(model_dir),
-                     trust_remote_code=True, torch_dtype=torch_dtype,
-                     attn_override=attn, device=device)
-    if settings.quantization is not None:
-        q = dict(settings.quantization)
-        if bf16:
-            q["bnb_4bit_compute_dtype"] = "bfloat16"
-        llm["quantization_config"] = dict(type=BitsAndBytesConfig, **q)
-    return SupervisedFinetune(
-        llm=llm,
-        lora=ConfigDict(type=LoraConfig, **settings.lora),
-        use_activation_checkpointing=settings.use_activation_checkpointing,
-        use_varlen_attn=settings.use_varlen_attn,
-    )
+    if settings.origin != "config" or not settings.path:
+        raise SystemExit(f"{settings.config}: the config could not be loaded, and the "
+                         "benchmark builds the model only from the config")
+    cfg = Config.fromfile(settings.path)
+    model_cfg = cfg.model
+    for key, value in (overrides or {}).items():
+        model_cfg[key] = value
+    llm = model_cfg.llm
+    llm.type = build_random_llm
+    llm.pretrained_model_name_or_path = str(model_dir)
+    llm.attn_override = attn
+    llm.device = device
+    if bf16:
+        llm.torch_dtype = torch.bfloat16
+        if llm.get("quantization_config") is not None:
+            llm.quantization_config.bnb_4bit_compute_dtype = torch.bfloat16
+    return MODELS.build(model_cfg)
+
+
+def describe(model) -> dict:
+    """What the built model is, for the benchmark's last line and the tests: the dtypes
+    of its frozen and of its trainable parameters, the trainable names, the LoRA target
+    modules and the training loss."""
+    frozen = sorted({str(p.dtype).replace("torch.", "") for p in model.parameters()
+                     if not p.requires_grad})
+    trainable = {n: str(p.dtype).replace("torch.", "") for n, p in model.named_parameters()
+                 if p.requires_grad}
+    peft_config = getattr(model.llm, "peft_config", {}).get("default")
+    targets = sorted(peft_config.target_modules) if peft_config is not None else []
+    return dict(base_dtype="/".join(frozen), lora_dtype="/".join(sorted(set(trainable.values()))),
+                trainable=sorted(trainable), lora_targets=targets,
+                loss_impl=getattr(model, "loss_impl", "full"),
+                checkpointing=bool(getattr(model.llm, "is_gradient_checkpointing", False)))

@@ -45,10 +45,12 @@ class Settings:
     max_norm: float
     amp_dtype: str  # the optim wrapper dtype ("auto": bf16 where supported, else fp16)
     corpus: str  # key of CORPORA
+    attention_path: str = "auto"  # isolated packing's kernel (the config's attention_path)
     system: str = field(repr=False, default="")
+    path: str = field(repr=False, default="")  # the config file (origin "config")
 
     def comparable(self) -> dict:
-        d = {k: v for k, v in vars(self).items() if k not in ("origin", "system")}
+        d = {k: v for k, v in vars(self).items() if k not in ("origin", "system", "path")}
         d["betas"] = tuple(float(b) for b in self.betas)
         d["system_chars"] = len(self.system)
         return d
@@ -128,7 +130,9 @@ def settings_from_config(path: str | Path) -> Settings:
         max_norm=float(cfg.max_norm),
         amp_dtype=str(cfg.optim_wrapper.get("dtype", "float16")),
         corpus=corpus,
+        attention_path=str(cfg.get("attention_path", "auto")),
         system=str(cfg.get("SYSTEM", "") or ""),
+        path=str(path),
     )
 
 
