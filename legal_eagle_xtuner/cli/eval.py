@@ -56,12 +56,18 @@ def _eval_generate(args) -> int:
         _eval_err("generate", "--api-base needs --api-model NAME (the server's model or "
                   "LoRA module) and takes no --adapter (serve it as a LoRA module)")
         return 2
+    if args.rag and args.reference_placement == "prompt":
+        _eval_err("generate", "--rag puts retrieved articles where --reference-placement "
+                  "prompt puts the record's own; give one of them")
+        return 2
     if args.few_shot and not args.disc_law_eval:
         _eval_err("generate", "--few-shot is for --disc-law-eval (the benchmark's examples)")
         return 2
     try:
         template = prompt_template(args.prompt_template)
         work = _generate_work(args, system)
+        if args.rag and not _add_retrieved(args, work):
+            return 1
         settings = GenerationSettings(
             model=args.model or f"{args.api_base} {args.api_model}", adapter=args.adapter,
             prompt_template=args.prompt_template, max_new_tokens=args.max_new_tokens,
@@ -95,6 +101,42 @@ def _eval_generate(args) -> int:
         _eval_err("generate", "interrupted; run the same command again to resume")
         return 130
     return 0
+
+
+def _add_retrieved(args, work) -> bool:
+    """``--rag INDEX``: the retrieved articles before each question, as training renders them."""
+    from legal_eagle_xtuner.eval.rag import add_retrieved
+    from legal_eagle_xtuner.law import LawIndexError, load_index
+
+    try:
+        index = load_index(args.rag)
+    except LawIndexError as exc:
+        _eval_err("generate", exc)
+        return False
+    for name, items, _ in work:
+        got = add_retrieved(items, index, args.rag_k)
+        print(f"{name}: {got} of {len(items)} questions get retrieved articles ({args.rag})",
+              file=sys.stderr)
+    return True
+
+
+def _citation_counts(args, paths, out: dict) -> bool:
+    """``--citations INDEX``: every cited article checked, counted per run or file."""
+    from legal_eagle_xtuner.eval.rag import citation_lines, run_citation_counts
+    from legal_eagle_xtuner.law import LawIndexError, load_index
+
+    try:
+        index = load_index(args.citations)
+    except LawIndexError as exc:
+        _eval_err(args.eval_command, exc)
+        return False
+    out["citations"] = {}
+    for label, path in paths:
+        counts = out["citations"][label] = run_citation_counts(path, index)
+        if not args.json:
+            print(f"\ncitations checked against {args.citations}: {label} ({path})")
+            print("\n".join(citation_lines(counts)))
+    return True
 
 
 def _score_disc(args, out: dict) -> None:
@@ -165,6 +207,9 @@ def _eval_score(args) -> int:
     except (LawBenchError, ReportError, DiscDataError) as exc:
         _eval_err("score", exc)
         return 1
+    given = [args.lawbench, args.disc_law_eval, *(args.data or [])]
+    if args.citations and not _citation_counts(args, [(p, p) for p in given if p], out):
+        return 1
     if args.json:
         print(json.dumps(out, ensure_ascii=False, indent=1))
     return 0
@@ -182,7 +227,13 @@ def _eval_compare(args) -> int:
         _eval_err("compare", exc)
         return 1
     lines, out = compare_lines(a, b, args.run_a, args.run_b)
-    print(json.dumps(out, ensure_ascii=False, indent=1) if args.json else "\n".join(lines))
+    if not args.json:
+        print("\n".join(lines))
+    if args.citations and not _citation_counts(args, [("A", args.run_a), ("B", args.run_b)],
+                                               out):
+        return 1
+    if args.json:
+        print(json.dumps(out, ensure_ascii=False, indent=1))
     return 0
 
 
@@ -268,6 +319,11 @@ def add_eval_parser(sub) -> None:
                    "cite the law itself)")
     p.add_argument("--torch-dtype", choices=("auto", "fp16", "bf16", "fp32"), default="auto",
                    help="auto: bf16 (or fp16) on GPU, fp32 on CPU")
+    p.add_argument("--rag", metavar="INDEX",
+                   help="put the articles retrieved from this statute index (legal-eagle law "
+                   "index) before each question, as training renders 参考法条：")
+    p.add_argument("--rag-k", type=_positive_int, default=3, metavar="N",
+                   help="articles per question with --rag (default 3)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_eval_generate)
 
@@ -305,6 +361,9 @@ def add_eval_parser(sub) -> None:
     p.add_argument("--json", action="store_true",
                    help="print {task: {score, abstention_rate}, ...} (LawBench) and "
                    "{\"single\": {exam: accuracy}, \"multi\": {...}} (DISC-Law-Eval) as JSON")
+    p.add_argument("--citations", metavar="INDEX",
+                   help="check every article the answers cite against this statute index: "
+                   "found / no such article / superseded, and quotes")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_eval_score)
 
@@ -317,6 +376,9 @@ def add_eval_parser(sub) -> None:
     p.add_argument("run_a", metavar="RUN_A", help="e.g. the base model's predictions")
     p.add_argument("run_b", metavar="RUN_B", help="e.g. the fine-tuned model's")
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    p.add_argument("--citations", metavar="INDEX",
+                   help="also count, per run, the cited articles found / no such article / "
+                   "superseded in this statute index")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_eval_compare)
 

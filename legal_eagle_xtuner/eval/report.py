@@ -139,6 +139,7 @@ def load_run(path, progress: bool | None = None) -> dict[str, dict]:
         raise ReportError(f"{path}: not a score file from `legal-eagle eval score --json` "
                           f"({exc})") from None
     if isinstance(run, dict):
+        run.pop("citations", None)  # eval score --citations INDEX: counts, not a task
         _disc_saved(run)
     if not isinstance(run, dict) or not all(
             isinstance(v, dict) and "score" in v for k, v in run.items() if k != "average"):
