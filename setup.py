@@ -57,7 +57,13 @@ setup(
     extras_require={
         # The DeepSpeed release xtuner 0.2.0 asks for in its own extra.
         "deepspeed": ["deepspeed==0.16.2"],
-        "test": ["pytest>=8"],
+        # the browser tests of `legal-eagle web`, with Debian's chromium (docs/web.md)
+        "test": ["pytest>=8", "playwright==1.65.3"],
+        # `legal-eagle web`, written for Gradio 5's API. It installs beside the pinned
+        # stack without moving a pin (it lowers pandas, pillow and pydantic, which
+        # nothing here pins); an unpinned Gradio would pull huggingface-hub 2, which
+        # transformers 4.48.0 refuses.
+        "web": ["gradio==5.50.0"],
     },
     entry_points={"console_scripts": ["legal-eagle=legal_eagle_xtuner.cli:main"]},
     classifiers=[

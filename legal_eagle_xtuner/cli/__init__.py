@@ -17,6 +17,7 @@ from legal_eagle_xtuner.cli.eval import add_eval_parser
 from legal_eagle_xtuner.cli.export import add_export_parser
 from legal_eagle_xtuner.cli.law import add_law_parser
 from legal_eagle_xtuner.cli.run import add_demo_parser, add_plot_parser, add_smoke_config_parser
+from legal_eagle_xtuner.cli.web import add_web_parser
 
 __all__ = ["build_parser", "main"]
 
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_export_parser(sub)
     add_law_parser(sub)
     add_plot_parser(sub)
+    add_web_parser(sub)
     return parser
 
 
