@@ -181,3 +181,63 @@ def test_a_session_answers_as_eval_generate_and_a_dead_server_is_its_own_column(
     ok, down = session.turns[0][-1], session.turns[1][-1]
     assert ok.error is None and ok.answer
     assert down.error.startswith(f"{dead}: cannot reach the server (")
+
+
+@pytest.fixture(scope="module")
+def law_index(tmp_path_factory):
+    from law_common import small_folder
+
+    from legal_eagle_xtuner.law.build import build
+
+    tmp = tmp_path_factory.mktemp("web-law")
+    build([small_folder(tmp)], tmp / "index", jobs=1)
+    return tmp / "index"
+
+
+def test_rag_puts_the_retrieved_articles_into_both_prompts_and_checks_citations(
+        two_local, law_index):
+    from legal_eagle_xtuner.export.chat_template import xtuner_prompt
+    from legal_eagle_xtuner.law import load_index, prompt_with_references
+    from legal_eagle_xtuner.sources import LEGAL_SYSTEM
+    from legal_eagle_xtuner.web.launch import WebSettings, load_models
+    from legal_eagle_xtuner.web.rag import Retrieval, references_markdown
+    from legal_eagle_xtuner.web.session import Session
+
+    retrieval = Retrieval(law_index, k=2)
+    question = "夫妻一方要求离婚，可以直接向人民法院起诉吗？"
+    got = retrieval.retrieve(question)
+    hits = load_index(law_index).search(question, 2)
+    assert got.user == prompt_with_references(question, hits)
+    assert got.user.startswith("参考法条：\n《民法典》第") and got.user.endswith("\n\n" + question)
+    assert got.citations == [hit.citation() for hit in hits] and len(hits) == 2
+    panel = references_markdown(got)
+    assert panel.startswith("**参考法条：**\n\n《民法典》第")
+    base, adapter = two_local
+    models = load_models(WebSettings(a=f"base={base}", b=f"tuned={base}+{adapter}",
+                                     system=LEGAL_SYSTEM, max_new_tokens=4))
+    session = Session(seed=1)
+    list(session.ask(models, question, got.user, got.citations))
+    for index in (0, 1):
+        turn = session.turns[index][-1]
+        assert turn.question == question and turn.user == got.user
+        assert turn.prompt == xtuner_prompt("internlm2_chat", [(got.user, None)], LEGAL_SYSTEM)
+    assert session.vote(models, "tie", None)["references"] == got.citations
+    assert session.history(0) == [(got.user, session.turns[0][-1].answer)]
+
+    answer = ("根据《民法典》第一千零七十九条，可以起诉；另见《民法典》第五千条、《会计法》第五十二条"
+              "和《没有这部法》第三条。")
+    assert retrieval.check(answer) == (
+        "Cited articles:\n"
+        "- 《民法典》第一千零七十九条: ✓ found (2020-05-28)\n"
+        "- 《民法典》第五千条: ✗ no such article\n"
+        "- 《会计法》第五十二条: ⚠ superseded (2017-11-04)\n"
+        "- 《没有这部法》第三条: ✗ no such article, a law the index does not hold")
+    assert retrieval.check("请咨询律师。") == "Cites no article."
+
+
+def test_a_bad_index_is_one_line(tmp_path, capsys):
+    pytest.importorskip("gradio", reason="the web extra (pip install -e '.[web]')")
+    assert main(["web", "--a", "a=http://h/v1@a", "--b", "b=http://h/v1@b", "--rag",
+                 str(tmp_path / "none"), "--votes", "none", "--no-progress"]) == 1
+    assert capsys.readouterr().err == (f"legal-eagle web: {tmp_path / 'none'}: no such index "
+                                       "folder (build one with legal-eagle law index)\n")

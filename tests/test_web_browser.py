@@ -47,12 +47,13 @@ def serve_page(tmp_path):
     """Start the app for ``a``/``b`` specs; returns (url, votes file)."""
     apps = []
 
-    def serve(a, b, *, blind=True):
+    def serve(a, b, *, blind=True, rag=None):
         from legal_eagle_xtuner.web.launch import WebSettings, load_models, start
 
         votes = tmp_path / f"votes{len(apps)}.jsonl"
         settings = WebSettings(a=a, b=b, system=LEGAL_SYSTEM, max_new_tokens=NEW_TOKENS,
-                               votes=str(votes), blind=blind, seed=len(apps), timeout=30)
+                               votes=str(votes), blind=blind, seed=len(apps), timeout=30,
+                               rag=rag)
         port = free_port()
         apps.append(start(settings, load_models(settings), port=port))
         return f"http://127.0.0.1:{port}", votes
@@ -170,3 +171,29 @@ def test_local_models_answer_as_eval_generate(tiny_model, tmp_path, page, serve_
     assert [rows.nth(i).inner_text().split("\t") for i in range(rows.count())] == [
         ["model", "win rate", "wins", "losses", "ties", "both bad", "votes"],
         ["base", "0%", "0", "0", "0", "1", "1"], ["tuned", "0%", "0", "0", "0", "1", "1"]]
+
+
+def test_rag_shows_the_articles_and_puts_them_into_both_prompts(tiny_model, tmp_path, page,
+                                                                serve_page):
+    from law_common import small_folder
+
+    from legal_eagle_xtuner.law import load_index, prompt_with_references
+    from legal_eagle_xtuner.law.build import build
+
+    build([small_folder(tmp_path)], tmp_path / "index", jobs=1)
+    url, votes = serve_page(f"base={tiny_model}", f"again={tiny_model}", rag=str(
+        tmp_path / "index"))
+    question = "夫妻一方要求离婚，可以直接向人民法院起诉吗？"
+    hits = load_index(tmp_path / "index").search(question, 3)
+    page.goto(url)
+    _ask(page, question)
+    panel = page.inner_text("#references")
+    assert panel.startswith("参考法条：") and all(h.citation() in panel for h in hits)
+    page.click("#show-prompts input")
+    user = prompt_with_references(question, hits)
+    for c in "ab":
+        assert page.locator(f"#prompt-{c} textarea").input_value() == xtuner_prompt(
+            "internlm2_chat", [(user, None)], LEGAL_SYSTEM)
+        assert page.inner_text(f"#citations-{c}") == "Cites no article."  # a random model
+    _vote(page, "tie")
+    assert json.loads(votes.read_text("utf-8"))["references"] == [h.citation() for h in hits]

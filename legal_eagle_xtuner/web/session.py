@@ -30,11 +30,15 @@ class Turn:
     """One question as one model answered it."""
 
     question: str
+    user: str = ""
+    """The user turn the model received (the question, or with 参考法条 before it)."""
     answer: str = ""
     error: str | None = None
     stats: Stats = field(default_factory=Stats)
     prompt: str = ""
     done: bool = False
+    citations: str = ""
+    """The cited articles checked against the index (``--rag``)."""
 
 
 @dataclass
@@ -50,6 +54,10 @@ class Session:
     voted: bool = True
     """The last question has a vote (or there is none yet)."""
     seed: int | None = None
+    references: list[str] | None = None
+    """The articles retrieved for the last question (``--rag``), else None."""
+    reference_panel: str = ""
+    """Those articles as the page shows them."""
 
     def __post_init__(self):
         self._rng = random.Random(self.seed)
@@ -59,15 +67,19 @@ class Session:
 
     def history(self, model: int) -> list[tuple[str, str]]:
         """The answered turns of ``model``, for its next prompt (failed ones left out)."""
-        return [(t.question, t.answer) for t in self.turns[model] if t.done and not t.error]
+        return [(t.user, t.answer) for t in self.turns[model] if t.done and not t.error]
 
     def new_conversation(self) -> None:
         self.turns = [[], []]
         self.voted = True
 
-    def ask(self, models, question: str):
-        """Ask both models ``question``; yields after every change (text grows, an answer
-        ends) until both are done."""
+    def ask(self, models, question: str, user: str | None = None,
+            references: list[str] | None = None):
+        """Ask both models ``question`` (as the user turn ``user``, default the question
+        itself; ``references``: the articles put into it); yields after every change
+        (text grows, an answer ends) until both are done."""
+        user = question if user is None else user
+        self.references = references
         if self.blind:
             self.order = tuple(self._rng.sample((0, 1), 2))
         else:
@@ -75,8 +87,8 @@ class Session:
         events: queue.Queue = queue.Queue()
         current = []
         for index, (_, model) in enumerate(models):
-            turns = [*self.history(index), (question, None)]
-            turn = Turn(question, prompt=model.prompt_text(turns))
+            turns = [*self.history(index), (user, None)]
+            turn = Turn(question, user, prompt=model.prompt_text(turns))
             self.turns[index].append(turn)
             current.append(turn)
             threading.Thread(target=_answer, args=(model, turns, turn, events),
@@ -114,6 +126,8 @@ class Session:
             "vote": choice,
             "blind": self.blind,
         }
+        if self.references is not None:
+            record["references"] = self.references
         if log is not None:
             log.append(record)
         self.voted = True
