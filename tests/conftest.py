@@ -47,6 +47,33 @@ def tiny_internlm_v1(tmp_path_factory, internlm_v1_source):
     return build_tiny_internlm_v1(tmp_path_factory.mktemp("tiny-v1-cache"), internlm_v1_source)
 
 
+INTERNLM2_GEN1_SOURCE = (Path(__file__).resolve().parents[2] / "shared" / "models"
+                         / "internlm2-hub-2024-01")
+"""The first generation of InternLM2's hub remote code (never committed; beside the repo)."""
+
+
+@pytest.fixture(scope="session")
+def internlm2_gen1_source():
+    """``../shared/models/internlm2-hub-2024-01``, or a skip saying it is needed."""
+    from legal_eagle_xtuner.demo.tiny_internlm2_gen1 import SOURCE_FILES
+
+    missing = [name for name in SOURCE_FILES if not (INTERNLM2_GEN1_SOURCE / name).is_file()]
+    if missing:
+        pytest.skip(f"{INTERNLM2_GEN1_SOURCE}: {', '.join(missing)} not found: the tests of "
+                    "InternLM2's first-generation remote code need "
+                    "../shared/models/internlm2-hub-2024-01")
+    return INTERNLM2_GEN1_SOURCE
+
+
+@pytest.fixture(scope="session")
+def tiny_internlm2_gen1(tmp_path_factory, internlm2_gen1_source):
+    """A tiny random InternLM2 on the hub's first-generation remote code, for this session."""
+    from legal_eagle_xtuner.demo.tiny_internlm2_gen1 import build_tiny_internlm2_gen1
+
+    return build_tiny_internlm2_gen1(tmp_path_factory.mktemp("tiny-gen1-cache"),
+                                     internlm2_gen1_source)
+
+
 def run_module(module, *args, cwd=None, stdin=None, timeout=900):
     """Run ``python -m module args`` the way the ``xtuner`` CLI would, but with
     this interpreter and a real exit status. Returns the CompletedProcess; fails

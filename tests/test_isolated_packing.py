@@ -130,6 +130,14 @@ def test_internlm2_packed_equals_alone_and_cross_attending_leaks(tiny_model):
     _compare(model, _samples(model.config.vocab_size))
 
 
+def test_internlm2_gen1_packed_equals_alone_and_cross_attending_leaks(tiny_internlm2_gen1):
+    """The hub's first generation of InternLM2's remote code: rotary_emb(x, seq_len)."""
+    model = _model(tiny_internlm2_gen1, INTERNLM2_LORA)
+    assert "position_ids" not in str(attention.inspect.signature(
+        next(attention_layers(model))[0].rotary_emb.forward))
+    _compare(model, _samples(model.config.vocab_size))
+
+
 def test_internlm_v1_packed_equals_alone_and_cross_attending_leaks(tiny_internlm_v1):
     model = _model(tiny_internlm_v1, INTERNLM_LORA)
     rows = _samples(2048)  # the real tokenizer's vocabulary is larger; any ids will do
@@ -332,15 +340,16 @@ def test_flex_document_mask_equals_the_sdpa_mask_on_cpu(monkeypatch):
                                attention.attend("sdpa", q, k, v, segments))
 
 
-@pytest.mark.parametrize("family", ["internlm2", "internlm_v1"])
+@pytest.mark.parametrize("family", ["internlm2", "internlm2_gen1", "internlm_v1"])
 def test_left_padded_batched_generation_is_unchanged_by_isolation(family, request):
     """Left padding can make generate's position ids restart (InternLM2's remote code gives
     the pads position 1, the prompt 0, 1, ...): the isolated path then takes the prefill,
     and must give what the model's own attention does, cache included."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tiny_model = request.getfixturevalue("tiny_model" if family == "internlm2"
-                                         else "tiny_internlm_v1")
+    tiny_model = request.getfixturevalue({"internlm2": "tiny_model",
+                                          "internlm2_gen1": "tiny_internlm2_gen1",
+                                          "internlm_v1": "tiny_internlm_v1"}[family])
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_model), trust_remote_code=True)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.unk_token

@@ -12,7 +12,10 @@ neighbours. Here a packed row is attended as the separate samples it holds:
   InternLM2 / InternLM v1 attention layer a forward that, for a batch whose position
   ids restart, applies the model's own projections and rotary embedding and attends
   within each sample only (:func:`~legal_eagle_xtuner.train.kernels.attend`). Any other
-  batch (generation, unpacked validation) runs the layer's own forward unchanged.
+  batch (generation, unpacked validation) runs the layer's own forward unchanged. A
+  prefill whose position ids restart (a left-padded batch) leaves the KV cache as the
+  layer's own forward would: each remote code's convention (a ``Cache``, or a tuple
+  holding keys before or after rotary embedding) is read once per layer.
 
 The kernels (``path``: ``auto``, ``torch_varlen``, ``flash_varlen``, ``sdpa``, ``flex``)
 and the batch's segments live in :mod:`legal_eagle_xtuner.train.kernels`.
@@ -20,8 +23,10 @@ and the batch's segments live in :mod:`legal_eagle_xtuner.train.kernels`.
 
 from __future__ import annotations
 
+import ast
 import inspect
 import sys
+import textwrap
 import types
 
 import torch
@@ -81,12 +86,61 @@ def _rotary(self, q, k, v, position_ids):
     return apply(q, k, cos, sin, position_ids)
 
 
+CACHE_STYLES = ("cache", "tuple_after_rope", "tuple_before_rope")
+"""Where a remote code keeps a layer's keys and values for generation: a ``Cache`` object
+whose ``update`` takes them after rotary embedding (InternLM2 of 2024-07 on), or the
+``(key, value)`` tuple the layer returns, holding keys after rotary embedding (InternLM2
+of 2024-01 to 2024-06) or before it (InternLM v1, which rotates the whole cache again
+at every step)."""
+
+
+def _first_line(tree, found) -> int | None:
+    lines = [node.lineno for node in ast.walk(tree) if found(node)]
+    return min(lines) if lines else None
+
+
+def _is_call(node, name: str) -> bool:
+    func = getattr(node, "func", None) if isinstance(node, ast.Call) else None
+    return (getattr(func, "id", None) or getattr(func, "attr", None)) == name
+
+
+def _updates_cache(node) -> bool:
+    """``past_key_value.update(...)``."""
+    owner = getattr(getattr(node, "func", None), "value", None)
+    return _is_call(node, "update") and getattr(owner, "id", None) == "past_key_value"
+
+
+def _cache_style(module) -> str:
+    """The layer's cache convention (:data:`CACHE_STYLES`), read from its forward's source:
+    whether it calls ``past_key_value.update``, else whether it builds its
+    ``past_key_value = (key, value)`` tuple before or after ``apply_rotary_pos_emb``.
+    Read once per layer when it is isolated, not per forward."""
+    forward = getattr(module, "_legal_eagle_forward", module.forward)
+    name = f"{type(module).__module__}.{type(module).__qualname__}.forward"
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(forward)))
+    except (OSError, TypeError, SyntaxError) as exc:
+        raise RuntimeError(f"isolated packing: cannot read the source of {name} to find "
+                           f"its KV-cache convention ({exc})") from exc
+    if _first_line(tree, _updates_cache) is not None:
+        return "cache"
+    rope = _first_line(tree, lambda n: _is_call(n, "apply_rotary_pos_emb"))
+    stored = _first_line(tree, lambda n: isinstance(n, ast.Assign) and any(
+        getattr(t, "id", None) == "past_key_value" for t in n.targets)
+        and any(isinstance(v, ast.Tuple) for v in ast.walk(n.value)))
+    if rope is None or stored is None:
+        raise RuntimeError(
+            f"isolated packing: {name} neither updates a Cache nor stores a (key, value) "
+            "tuple around apply_rotary_pos_emb; its KV-cache convention is unknown")
+    return "tuple_before_rope" if stored < rope else "tuple_after_rope"
+
+
 def _has_cached_keys(past_key_value, layer_idx) -> bool:
     if past_key_value is None:
         return False
     if hasattr(past_key_value, "get_seq_length"):
         return past_key_value.get_seq_length(layer_idx or 0) > 0
-    return True  # a legacy tuple cache: only generation passes one
+    return len(past_key_value) > 0 and past_key_value[0] is not None  # a tuple cache
 
 
 def _isolated_forward(self, hidden_states, attention_mask=None, position_ids=None,
@@ -100,12 +154,15 @@ def _isolated_forward(self, hidden_states, attention_mask=None, position_ids=Non
             use_cache=use_cache, **kwargs)
     qkv, out_name = self._legal_eagle_family
     q, k, v = qkv(self, hidden_states)
-    present = past_key_value
-    if use_cache and not hasattr(past_key_value, "update"):
-        present = (k, v)  # a legacy tuple cache (InternLM v1) holds keys before RoPE
+    style = self._legal_eagle_cache
+    present = past_key_value if style == "cache" else None
+    if use_cache and style == "tuple_before_rope":
+        present = (k, v)
     q, k = _rotary(self, q, k, v, position_ids)
-    if past_key_value is not None and hasattr(past_key_value, "update"):
-        k, v = past_key_value.update(k, v, self.layer_idx)  # a Cache holds them after
+    if use_cache and style == "tuple_after_rope":
+        present = (k, v)
+    if style == "cache" and past_key_value is not None:
+        k, v = past_key_value.update(k, v, self.layer_idx)
     if q.dtype != k.dtype:  # as the models do under autocast
         k, v = k.to(q.dtype), v.to(q.dtype)
     out = attend(self._legal_eagle_path, q, k, v, segments)
@@ -142,6 +199,7 @@ def isolate_attention(model: torch.nn.Module, path: str = "auto") -> tuple[str, 
             module._legal_eagle_forward = module.forward
             module.forward = types.MethodType(_isolated_forward, module)
         module._legal_eagle_family = family
+        module._legal_eagle_cache = _cache_style(module)
         module._legal_eagle_rope = _rope_style(module)
         module._legal_eagle_path = chosen
     return chosen, len(layers)

@@ -8,6 +8,7 @@ import os
 import shutil
 from pathlib import Path
 
+from legal_eagle_xtuner.train.doctor import remote_code
 from legal_eagle_xtuner.train.doctor.check import FAIL, OK, WARN, Check
 
 FIRST_RECORDS = 300
@@ -28,20 +29,40 @@ def check_model(path: str) -> Check:
         if missing:
             return Check("model", FAIL, f"{path}: missing {', '.join(missing)}",
                          "download the whole model folder (docs/training.md, models)")
-        return Check("model", OK, f"{path}: config, tokenizer and remote code present")
+        return _with_remote_code(
+            Check("model", OK, f"{path}: config, tokenizer and remote code present"), folder)
     try:
         from huggingface_hub import try_to_load_from_cache
     except ImportError:  # pragma: no cover
         try_to_load_from_cache = None
     cached = try_to_load_from_cache(path, "config.json") if try_to_load_from_cache else None
     if isinstance(cached, str):
-        return Check("model", OK, f"{path}: in the hub cache")
+        return _with_remote_code(Check("model", OK, f"{path}: in the hub cache"),
+                                 Path(cached).parent)
     offline = os.environ.get("HF_HUB_OFFLINE") == "1"
     return Check("model", FAIL if offline else WARN,
                  f"{path}: not a folder and not in the hub cache"
                  + (" (HF_HUB_OFFLINE=1: it cannot be downloaded)" if offline else
                     "; training downloads it first (a cluster without network cannot)"),
                  f"huggingface-cli download {path}, or set the config to a local folder")
+
+
+def _with_remote_code(check: Check, folder: Path) -> Check:
+    """``check`` naming the folder's remote code (``remote_code`` in --json); FAIL where
+    InternLM2's first generation meets xtuner's flash-attention dispatch."""
+    code = remote_code.detect(folder)
+    if code is None:
+        return check
+    check.detail += f"; {code.text}"
+    check.data["remote_code"] = code.as_json()
+    if code.family == "internlm2" and code.generation == 1 and \
+            remote_code.flash_attn_dispatch():
+        check.status = FAIL
+        check.detail += (": flash-attn is installed, so xtuner's dispatch calls the second "
+                         "generation's rotary_emb(x, position_ids) and training fails before "
+                         "the first step (InternLM/xtuner#791)")
+        check.fix = remote_code.REMEDY
+    return check
 
 
 def check_data(paths: list[str]) -> list[Check]:
