@@ -38,7 +38,8 @@ def _tokenize_chunk(args: tuple[str, list[str]]) -> list[list[str]]:
 
 def _parallel(jobs: int) -> Callable[[str, list[str]], list[list[str]]]:
     def run(tokenizer: str, texts: list[str]) -> list[list[str]]:
-        if jobs <= 1 or len(texts) < 2000:
+        # Bigrams are cheaper to make than to send between processes: only jieba spreads.
+        if jobs <= 1 or len(texts) < 2000 or tokenizer == "bigram":
             return _tokenize_chunk((tokenizer, texts))
         tokenize("预热", tokenizer)  # load jieba's dictionary once, before the fork
         size = (len(texts) + jobs * 4 - 1) // (jobs * 4)
