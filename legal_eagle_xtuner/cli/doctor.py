@@ -9,7 +9,7 @@ import sys
 
 def _doctor(args) -> int:
     from legal_eagle_xtuner.train.doctor.check import FAIL
-    from legal_eagle_xtuner.train.doctor.report import diagnose, table
+    from legal_eagle_xtuner.train.doctor.report import card_table, diagnose, table
 
     nproc = args.nproc or int(os.environ.get("NPROC_PER_NODE", "1") or 1)
     try:
@@ -23,7 +23,8 @@ def _doctor(args) -> int:
         print(json.dumps({"checks": [c.as_json() for c in checks], **figures},
                          ensure_ascii=False, indent=2))
     else:
-        print("\n".join(table(checks)))
+        lines = table(checks)  # the summary line stays the last
+        print("\n".join(lines[:-1] + card_table(figures) + lines[-1:]))
     return 1 if any(c.status == FAIL for c in checks) else 0
 
 
@@ -37,7 +38,9 @@ def add_doctor_parser(sub) -> None:
         "(their first 300 records with `legal-eagle data validate`'s rules), the work dir, "
         "iterations per epoch estimated from the data against the warmup and the save and "
         "eval intervals, and the peak GPU memory per device against each GPU's free memory "
-        "(with the batch that fits). No model weights are loaded. Exit status 1 on a FAIL.")
+        "(with the batch that fits), then a table of the same estimate for 24, 40, 80 and "
+        "141 GB cards: the largest per-device batch that fits each with the accumulation "
+        "that keeps the config's tokens per optimizer step. No model weights are loaded. Exit status 1 on a FAIL.")
     p.add_argument("config", help="an XTuner config (configs/internlm2_7b_disc.py)")
     p.add_argument("--nproc", type=int, help="processes per node (default: $NPROC_PER_NODE "
                    "or 1)")

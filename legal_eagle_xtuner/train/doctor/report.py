@@ -93,23 +93,50 @@ def _memory(model_path, cfg, batch, accumulation, max_length, quantized, gpus, f
     if shape is None:
         return Check("memory", NA, f"n/a: the shape of {model_path} is unknown here")
     rank = int(cfg.model.lora.get("r", 8))
-    ckpt = bool(cfg.model.get("use_activation_checkpointing", True))
-    need = memory.peak_bytes(shape, batch=batch, max_length=max_length, lora_rank=rank,
-                             quantized=quantized, checkpointing=ckpt)
+    terms = dict(max_length=max_length, lora_rank=rank, quantized=quantized,
+                 checkpointing=bool(cfg.model.get("use_activation_checkpointing", True)),
+                 loss_impl=str(cfg.model.get("loss_impl", "full")))
+    need = memory.peak_bytes(shape, batch=batch, **terms)
     figures["memory"] = {"peak_gb": round(need / 1e9, 1), "batch": batch,
-                         "max_length": max_length}
+                         "max_length": max_length, "loss_impl": terms["loss_impl"],
+                         "checkpointing": terms["checkpointing"]}
+    figures["cards"] = [p.as_json() for p in memory.card_plans(
+        shape, batch=batch, accumulation=accumulation, **terms)]
     what = f"~{need / 1e9:.1f} GB per device at batch {batch} x {max_length} (estimate)"
     if not gpus:
         return Check("memory", NA, f"n/a: no GPU; {what}")
     name, free, _ = min(gpus, key=lambda g: g[1])
-    if need <= 0.9 * free:
+    if need <= memory.HEADROOM * free:
         return Check("memory", OK, f"{what}; {name} has {free / 1e9:.1f} GB free")
-    fit = memory.fitting_batch(shape, free, batch=batch, max_length=max_length,
-                               lora_rank=rank, quantized=quantized)
+    fit = memory.fitting_batch(shape, free, batch=batch, **terms)
     fix = (f"batch_size = {fit}, accumulative_counts = {batch * accumulation // fit} "
            "(same effective batch)" if fit else "a larger GPU, or a shorter max_length")
     return Check("memory", OK if fit == batch else "FAIL",
                  f"{what}; {name} has {free / 1e9:.1f} GB free", fix)
+
+
+def card_table(figures: dict) -> list[str]:
+    """The per-card plan (figures["cards"]) as lines, or none."""
+    cards = figures.get("cards")
+    if not cards:
+        return []
+    mem = figures["memory"]
+    lines = [f"per card (estimate; batch {mem['batch']} x {mem['max_length']}, loss "
+             f"{mem['loss_impl']}, activation checkpointing "
+             f"{'on' if mem['checkpointing'] else 'off'}; a plan fills at most "
+             f"{memory.HEADROOM:.0%} of the card):",
+             f"  {'card (GB)':<22}{'config batch':>14}{'batch x accum.':>18}"
+             f"{'peak GB':>9}  without checkpointing"]
+    for c in cards:
+        at_config = f"{c['peak_gb']:.1f} GB {'fits' if c['fits'] else 'no'}"
+        plan = f"{c['batch']} x {c['accumulation']}" if c["batch"] else "does not fit"
+        peak = f"{c['batch_peak_gb']:.1f}" if c["batch"] else "-"
+        card = f"{c['card']} ({c['memory_gb']:g})"
+        bare = c["no_checkpointing_batch"]
+        lines.append(f"  {card:<22}{at_config:>14}{plan:>18}{peak:>9}  "
+                     + (f"{bare} x {c['batch'] * c['accumulation'] // bare}" if bare
+                        else "does not fit"))
+    return lines
 
 
 def table(checks: list[Check]) -> list[str]:
