@@ -242,6 +242,7 @@ def build_index(articles: list[Article], tokenizer: str = DEFAULT_TOKENIZER,
                 law_weight: int = DEFAULT_LAW_WEIGHT,
                 kind_weights: dict[str, float] | None = None,
                 superseded_weight: float = DEFAULT_SUPERSEDED_WEIGHT,
+                routes: list[dict] | None = None,
                 map_fn: Callable[[Callable, list], list] | None = None,
                 counts: dict | None = None) -> LawIndex:
     """BM25 over the articles (with ``superseded_weight`` 0, over the current ones only;
@@ -267,7 +268,7 @@ def build_index(articles: list[Article], tokenizer: str = DEFAULT_TOKENIZER,
     bm25.index(Tokenized(ids=ids, vocab=vocab), show_progress=False)
     meta = {"format": FORMAT, "tokenizer": tokenizer, "law_weight": law_weight,
             "kind_weights": DEFAULT_KIND_WEIGHTS if kind_weights is None else kind_weights,
-            "superseded_weight": superseded_weight, "routes": DEFAULT_ROUTES,
+            "superseded_weight": superseded_weight, "routes": DEFAULT_ROUTES if routes is None else routes,
             "built": time.strftime("%Y-%m-%dT%H:%M:%S"), "counts": counts or {},
             "articles": len(articles), "documents": len(docs)}
     return LawIndex(articles, docs, bm25, meta)
