@@ -130,3 +130,15 @@ def test_a_missing_or_half_written_index_is_one_clear_error(tmp_path, index_dir)
     (tmp_path / "half" / "articles.jsonl").write_text("{}\n")
     with pytest.raises(LawIndexError, match=r"half: not a law index \(no meta.json\)"):
         load_index(tmp_path / "half")
+
+
+def test_a_year_or_a_bare_amendment_name_before_the_article_still_looks_it_up():
+    from legal_eagle_xtuner.law import Article, build_index
+
+    index = build_index([Article("宪法修正案", 23, "", "第十四条增加一款。", version="2004-03-14"),
+                         Article("刑法", 264, "", "盗窃公私财物……", version="2023-12-29")])
+    assert [a.key for a in index.cited("宪法修正案2004年第二十三条的内容是什么？")] == [
+        ("宪法修正案", 23, "")]
+    assert [a.key for a in index.cited("《中华人民共和国刑法（2020年修正）》第264条")] == [
+        ("刑法", 264, "")]
+    assert [a.key for a in index.cited("刑法2020年修正第二百六十四条")] == [("刑法", 264, "")]

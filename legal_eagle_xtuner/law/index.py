@@ -46,6 +46,14 @@ DEFAULT_LAW_WEIGHT = 3
 """How many times an article's law name (and part, chapter, charges) enter its index text."""
 
 
+_YEAR_BEFORE_ARTICLE_RE = re.compile(r"(?<=[法案典例定则释])[（(]?\d{4}\s*年(?:修正|修订|修改)?[）)]?"
+                                     r"(?=第)")
+
+
+_BARE_AMENDMENT_RE = re.compile(r"(?<![《\u4e00-\u9fff])((?:中华人民共和国)?(?:宪法|刑法)修正案"
+                                r"(?:（[一二三四五六七八九十]+）)?)(?=第)")
+
+
 class LawIndexError(ValueError):
     """An index that cannot be read: one line saying why."""
 
@@ -148,6 +156,10 @@ class LawIndex:
     def cited(self, text: str) -> list[Article]:
         """The articles a text cites that the index has (``《民法典》第1079条``…)."""
         found = []
+        # A year between the law and the article names the version (宪法修正案2004年第二十三条,
+        # 刑法（2020年修正）第X条); the parser wants the name right before 第X条.
+        text = _YEAR_BEFORE_ARTICLE_RE.sub("", text)
+        text = _BARE_AMENDMENT_RE.sub(r"《\1》", text)  # the parser takes 修正案 only in 《》
         for citation in parse_citations(text):
             suffix = f"之{_cn(citation.sub)}" if citation.sub else ""
             article = self.lookup(citation.law, citation.article, suffix)
