@@ -44,7 +44,7 @@ XTUNER_MODULES = {
 }
 # Programs the docs may use that these tests do not check further.
 UNCHECKED_PROGRAMS = {"mkdir", "huggingface-cli", "git", "tensorboard", "export",
-                      "modelscope", "cd", "ls", "cp"}
+                      "modelscope", "cd", "ls", "cp", "apt-get"}
 PLACEHOLDER = re.compile(r"<[^<>\s]+>|…|\.\.\.")
 ENV_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 REPO_PATH = re.compile(

@@ -31,6 +31,7 @@ def page():
     if not CHROMIUM:
         pytest.skip("no chromium binary: install it as docs/web.md says "
                     "(apt-get install -y chromium)")
+    pytest.importorskip("gradio", reason="the web extra (pip install -e '.[web]')")
     playwright = pytest.importorskip("playwright.sync_api",
                                      reason="Playwright (the test extra)").sync_playwright()
     p = playwright.start()
