@@ -18,6 +18,10 @@ after it) and its own time printed:
   qlora_20b    20B QLoRA NF4 as configs/internlm2_20b_qlora_lawgpt.py, 2048 tokens,
                the config's per-device batch, our packing only: peak memory and
                tokens/s. Target: peak <= 30 GB. Needs CUDA (skipped on CPU).
+  card_24gb    7B LoRA as configs/internlm2_7b_disc.py under a 24 GiB cap
+               (train_throughput.py --memory-cap-gib 24), at the per-device batch
+               `legal-eagle doctor` plans for an RTX 4090 / 3090, our packs isolated.
+               Target: it trains (no out-of-memory), peak below the cap. Needs CUDA.
   resume       the tiny model trained 6 iterations, killed with SIGKILL after the
                checkpoint of iteration 4, resumed; max abs difference of the adapter
                against an uninterrupted run. Target: <= --resume-tolerance.
@@ -49,8 +53,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 HERE = Path(__file__).resolve().parent
-SHARES = {"throughput": 0.20, "qlora_20b": 0.22, "resume": 0.36, "deepspeed": 0.14,
-          "generate": 0.08}
+SHARES = {"throughput": 0.18, "card_24gb": 0.14, "qlora_20b": 0.18, "resume": 0.30,
+          "deepspeed": 0.12, "generate": 0.08}
 """Share of --budget-s each part may use (its subprocesses are stopped past it);
 what a part leaves unused goes to the parts after it, in proportion."""
 MFU_TARGET = 0.40
@@ -142,6 +146,30 @@ def part_throughput(part: Part, args, seconds: float, cuda: bool) -> None:
                   f"peak {f[f'iso_{path}_peak_gb']} GB")
         part.check(f"isolated ({path}) within 10% of cross-attending tokens/s (H100/H200)",
                    f[key] >= 0.9 if cuda and shape == "7b" else None, detail)
+
+
+def part_card_24gb(part: Part, args, seconds: float, cuda: bool) -> None:
+    if not cuda or args.shape != "real":
+        part.skipped = "a 24 GiB cap on the 7B shape needs CUDA"
+        return
+    from legal_eagle_xtuner.train.doctor.memory import card_plans, model_shape
+
+    plan = card_plans(model_shape("internlm/internlm2-chat-7b"), batch=4, accumulation=8,
+                      max_length=2048, lora_rank=8, quantized=False)[0]
+    if not plan.batch:
+        return part.check("doctor plans a batch for 24 GB", False, "the estimate fits none")
+    cmd = [sys.executable, str(HERE / "train_throughput.py"), "--shape", "7b", "--modes",
+           "ours", "--isolation", "auto", "--memory-cap-gib", "24",
+           "--batch-size", str(plan.batch), *_throughput_args(seconds, "7b", 2)]
+    proc = _run(cmd, seconds)
+    if proc.returncode != 0:
+        return _failed(part, f"7B trains under 24 GiB at batch {plan.batch}", proc)
+    f = part.figures = _key_values(proc.stdout.strip().splitlines()[-1])
+    part.figures["doctor_estimate_gb"] = plan.batch_peak_gb
+    part.check(f"7B trains under 24 GiB at batch {plan.batch} x {plan.accumulation}",
+               f["peak_gb"] <= 24 * 2**30 / 1e9,
+               f"peak {f['peak_gb']} GB (doctor's estimate {plan.batch_peak_gb} GB), "
+               f"{f['tokens_per_s']} tokens/s, MFU {f['mfu']}")
 
 
 def part_qlora(part: Part, args, seconds: float, cuda: bool) -> None:
@@ -318,6 +346,8 @@ def main(argv=None) -> int:
                     part_throughput(part, args, seconds, cuda)
                 elif name == "qlora_20b":
                     part_qlora(part, args, seconds, cuda)
+                elif name == "card_24gb":
+                    part_card_24gb(part, args, seconds, cuda)
                 elif name == "resume":
                     part_resume(part, args, seconds, work)
                 elif name == "deepspeed":

@@ -98,3 +98,20 @@ def test_largest_tensor_of_a_loss_step_at_the_real_vocabulary(impl):
         assert probe.largest < tokens * INTERNLM2_VOCAB / 2
     else:
         assert probe.largest >= (tokens - 1) * INTERNLM2_VOCAB
+
+
+def test_loss_memory_benchmark_runs_both_losses_in_one_run():
+    """benchmarks/loss_memory.py at a small size: both losses measured, equal values."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "loss_memory.py"),
+                           "--tokens", "1536", "--hidden", "8", "--vocab", "3000",
+                           "--prompt", "10"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    kv = dict(item.split("=", 1) for item in proc.stdout.strip().splitlines()[-1].split())
+    assert kv["loss_equal"] == "True" and kv["vocab"] == "3000"
+    assert int(kv["chunked_largest"]) < 1536 * 3000 / 2 <= int(kv["full_largest"])
+    assert 0 < float(kv["chunked_peak_gb"]) and 0 < float(kv["full_peak_gb"])
