@@ -105,6 +105,10 @@ def test_prompt_prints_the_training_user_turn(index, capsys):
     out = capsys.readouterr().out
     assert out.startswith("参考法条：\n《民法典》第一千零七十九条 夫妻一方要求离婚的")
     assert out.endswith("\n\n民法典第1079条规定了什么？\n")
+    assert main(["law", "prompt", str(index), "民法典第1079条规定了什么？", "-k", "1",
+                 "--request", "legal"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert body == {"model": "legal", "messages": [{"role": "user", "content": out[:-1]}]}
 
 
 def test_check_marks_each_citation(index, capsys):

@@ -177,7 +177,13 @@ def _prompt(args) -> int:
         return 1
     if not args.question.strip():
         return _err("prompt", "the question is empty")
-    print(prompt_with_references(args.question, index.search(args.question, k=args.k)))
+    prompt = prompt_with_references(args.question, index.search(args.question, k=args.k))
+    if args.request:  # a chat-completions request body for an OpenAI-compatible server
+        print(json.dumps({"model": args.request, "messages": [{"role": "user",
+                                                               "content": prompt}]},
+                         ensure_ascii=False))
+    else:
+        print(prompt)
     return 0
 
 
@@ -259,10 +265,15 @@ def add_law_parser(sub) -> None:
 
     q = law.add_parser("prompt", help="the user turn with retrieved articles, as trained",
                        description="Print the exact user turn (参考法条： block, blank line, "
-                       "question) to paste into `xtuner chat` or send to a server.")
+                       "question) as training builds it, or with --request a request body "
+                       "for a served model. (xtuner chat ends its input at the first empty "
+                       "line, so the turn cannot be pasted there whole; see docs/law.md.)")
     q.add_argument("index", metavar="INDEX")
     q.add_argument("question", metavar="QUESTION")
     q.add_argument("-k", type=_positive_int, default=3, help="articles (default 3)")
+    q.add_argument("--request", metavar="MODEL",
+                   help="print a chat-completions request body for the served MODEL "
+                   "instead (pipe it to curl -d @-)")
     q.set_defaults(func=_prompt)
 
     q = law.add_parser("check", help="check the articles a text cites",
