@@ -241,3 +241,57 @@ def test_a_bad_index_is_one_line(tmp_path, capsys):
                  str(tmp_path / "none"), "--votes", "none", "--no-progress"]) == 1
     assert capsys.readouterr().err == (f"legal-eagle web: {tmp_path / 'none'}: no such index "
                                        "folder (build one with legal-eagle law index)\n")
+
+
+class _Server:
+    """A local HTTP server that answers /v1/chat/completions slowly or with an error."""
+
+    def __init__(self, mode):
+        import http.server
+
+        self.release = threading.Event()
+        release = self.release
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                self.rfile.read(int(self.headers["Content-Length"]))
+                if mode == "slow":
+                    release.wait(10)
+                body = json.dumps({"error": {"message": "model overloaded", "type": "x"}})
+                self.send_response(503)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body.encode())
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.release.set()
+        self.httpd.shutdown()
+
+
+@pytest.mark.parametrize("mode, message", [
+    ("slow", "{url}: no answer within the timeout (the server is slow or hung)"),
+    ("error", "{url}: the server answered 503: model overloaded")])
+def test_a_slow_or_failing_server_is_one_line_in_its_column(mode, message):
+    from legal_eagle_xtuner.web.launch import WebSettings, load_models
+    from legal_eagle_xtuner.web.session import Session
+
+    server = _Server(mode)
+    try:
+        models = load_models(WebSettings(a=f"x={server.url}@m", b=f"y={server.url}@n",
+                                         timeout=0.5, parallel=True))
+        session = Session(blind=False)
+        list(session.ask(models, "问题"))
+        errors = [session.turns[m][-1].error for m in (0, 1)]
+        assert errors == [message.format(url=server.url)] * 2
+        record = session.vote(models, "both_bad", None)
+        assert record["a_error"] and record["a_answer"] == errors[0]
+    finally:
+        server.close()

@@ -129,10 +129,12 @@ class APIModel:
         if isinstance(exc, openai.APIConnectionError):
             cause = exc.__cause__ or exc
             return f"{where}: cannot reach the server ({type(cause).__name__}: {cause})"
-        if isinstance(exc, openai.NotFoundError):
-            return f"{where}: {exc.message} (model {self.spec.api_model!r}?)"
         if isinstance(exc, openai.APIStatusError):
-            return f"{where}: the server answered {exc.status_code}: {exc.message}"
+            body = exc.body.get("error", exc.body) if isinstance(exc.body, dict) else None
+            message = (body.get("message") if isinstance(body, dict) else None) or exc.message
+            if isinstance(exc, openai.NotFoundError):
+                return f"{where}: {message} (is {self.spec.api_model!r} a model it serves?)"
+            return f"{where}: the server answered {exc.status_code}: {message}"
         return f"{where}: {type(exc).__name__}: {exc}"
 
     def stream(self, turns, stats: Stats) -> Iterator[str]:
