@@ -7,7 +7,6 @@ folder -- loads the same weights and computes the same."""
 import json
 import shutil
 
-import pytest
 import torch
 
 from test_doctor import _doctor, _line, _smoke
