@@ -115,3 +115,24 @@ def test_check_marks_each_citation(index, capsys):
     assert main(["law", "check", str(index), "依照《民法典》第1079条及《民法典》第五千条"]) == 0
     assert capsys.readouterr().out.splitlines() == [
         "《民法典》第一千零七十九条: found (2020-05-28)", "《民法典》第五千条: no such article"]
+
+
+def test_from_records_adds_the_articles_the_markdown_lacks(tmp_path, capsys):
+    folder = small_folder(tmp_path)
+    records = tmp_path / "triplet.jsonl"
+    records.write_text(
+        json.dumps({"id": "a", "input": "问", "output": "答", "reference": [
+            "《劳动合同法》第四十七条：经济补偿按劳动者在本单位工作的年限，每满一年支付一个月工资的标准向劳动者支付。",
+            "《民法典》第一千零七十九条：夫妻一方要求离婚的……（已在法典中）"]}, ensure_ascii=False)
+        + "\n{broken\n", "utf-8")
+    capsys.readouterr()
+    assert main(["law", "index", str(folder), "-o", str(tmp_path / "i"), "--jobs", "1",
+                 "--from-records", str(records), "--no-progress"]) == 0
+    out, err = capsys.readouterr()
+    assert "articles: 1112 (999 current, 1 from records); other rejects: 1;" in out
+    assert err.splitlines()[1].startswith(f"reject: {records}:2: invalid JSON")
+    assert main(["law", "show", str(tmp_path / "i"), "劳动合同法", "47", "--json"]) == 0
+    [hit] = json.loads(capsys.readouterr().out)
+    assert hit["text"].startswith("经济补偿按劳动者在本单位工作的年限") and hit["current"]
+    assert main(["law", "show", str(tmp_path / "i"), "民法典", "1079", "--json"]) == 0
+    assert "（已在法典中）" not in capsys.readouterr().out  # the Markdown's text is kept
