@@ -7,6 +7,7 @@ folder -- loads the same weights and computes the same."""
 import json
 import shutil
 
+import pytest
 import torch
 
 from test_doctor import _doctor, _line, _smoke
@@ -21,19 +22,24 @@ GEN2 = "InternLM2 remote code, second generation (hub 2024-07 on, as xtuner ship
        "rotary_emb(x, position_ids))"
 
 
-def test_each_remote_code_is_told_apart(tiny_model, tiny_internlm2_gen1, tiny_internlm_v1):
-    for folder, family, generation, file, text in [
-            (tiny_model, "internlm2", 2, "modeling_internlm2.py", GEN2),
-            (tiny_internlm2_gen1, "internlm2", 1, "modeling_internlm2.py", GEN1),
-            (tiny_internlm_v1, "internlm", None, "modeling_internlm.py",
-             "InternLM v1 remote code (tuple KV cache)")]:
-        assert remote_code.detect(folder) == remote_code.RemoteCode(family, generation, file,
-                                                                    text)
-        check = check_model(str(folder))
-        assert (check.status, check.detail) == (
-            "ok", f"{folder}: config, tokenizer and remote code present; {text}")
-        assert check.as_json()["remote_code"] == {"family": family, "generation": generation,
-                                                  "file": file, "text": text}
+CODES = {
+    "tiny_model": ("internlm2", 2, "modeling_internlm2.py", GEN2),
+    "tiny_internlm2_gen1": ("internlm2", 1, "modeling_internlm2.py", GEN1),
+    "tiny_internlm_v1": ("internlm", None, "modeling_internlm.py",
+                         "InternLM v1 remote code (tuple KV cache)"),
+}
+
+
+@pytest.mark.parametrize("fixture", sorted(CODES))
+def test_each_remote_code_is_told_apart(fixture, request):
+    folder = request.getfixturevalue(fixture)
+    family, generation, file, text = CODES[fixture]
+    assert remote_code.detect(folder) == remote_code.RemoteCode(family, generation, file, text)
+    check = check_model(str(folder))
+    assert (check.status, check.detail) == (
+        "ok", f"{folder}: config, tokenizer and remote code present; {text}")
+    assert check.as_json()["remote_code"] == {"family": family, "generation": generation,
+                                              "file": file, "text": text}
 
 
 def test_folders_without_known_remote_code(tiny_model, tmp_path):
