@@ -210,6 +210,19 @@ def test_collate_restarts_positions_per_sample_and_for_the_padding():
                               "position_ids": [0, 1]}])
 
 
+def _per_sample_sdpa(q, k, v, cu):
+    """A stand-in varlen kernel: each sample's causal attention with SDPA, on the
+    flattened (T, H, D) layout (fewer key/value heads repeated, as flash-attn allows)."""
+    out = torch.empty_like(q)
+    groups = q.shape[1] // k.shape[1]
+    for a, b in zip(cu[:-1].tolist(), cu[1:].tolist()):
+        qs, ks, vs = (t[a:b].transpose(0, 1) for t in (q, k, v))
+        ks, vs = ks.repeat_interleave(groups, 0), vs.repeat_interleave(groups, 0)
+        out[a:b] = torch.nn.functional.scaled_dot_product_attention(
+            qs, ks, vs, is_causal=True).transpose(0, 1)
+    return out
+
+
 def test_flash_varlen_path_hands_flash_attn_the_samples_boundaries(monkeypatch):
     """flash-attn cannot be installed here: a stand-in with flash_attn_varlen_func's
     signature computes each sample's causal attention with SDPA, which checks the
@@ -218,14 +231,7 @@ def test_flash_varlen_path_hands_flash_attn_the_samples_boundaries(monkeypatch):
 
     def flash_attn_varlen_func(q, k, v, cu_q, cu_k, max_q, max_k, causal):
         seen.update(cu=cu_q.tolist(), max=max_q, causal=causal, dtype=q.dtype)
-        out = torch.empty_like(q)
-        groups = q.shape[1] // k.shape[1]
-        for a, b in zip(cu_q[:-1].tolist(), cu_q[1:].tolist()):
-            qs, ks, vs = (t[a:b].transpose(0, 1) for t in (q, k, v))
-            ks, vs = ks.repeat_interleave(groups, 0), vs.repeat_interleave(groups, 0)
-            out[a:b] = torch.nn.functional.scaled_dot_product_attention(
-                qs, ks, vs, is_causal=True).transpose(0, 1)
-        return out
+        return _per_sample_sdpa(q, k, v, cu_q)
 
     monkeypatch.setitem(sys.modules, "flash_attn", types.SimpleNamespace(
         flash_attn_varlen_func=flash_attn_varlen_func))
@@ -239,19 +245,6 @@ def test_flash_varlen_path_hands_flash_attn_the_samples_boundaries(monkeypatch):
     assert seen == {"cu": [0, 3, 5, 6, 10, 12], "max": 4, "causal": True,
                     "dtype": torch.bfloat16}
     torch.testing.assert_close(flash, sdpa, rtol=1e-2, atol=1e-2)
-
-
-def _per_sample_sdpa(q, k, v, cu):
-    """A stand-in varlen kernel: each sample's causal attention with SDPA, on the
-    flattened (T, H, D) layout; key/value heads as given (GQA repeated by the caller)."""
-    out = torch.empty_like(q)
-    groups = q.shape[1] // k.shape[1]
-    for a, b in zip(cu[:-1].tolist(), cu[1:].tolist()):
-        qs, ks, vs = (t[a:b].transpose(0, 1) for t in (q, k, v))
-        ks, vs = ks.repeat_interleave(groups, 0), vs.repeat_interleave(groups, 0)
-        out[a:b] = torch.nn.functional.scaled_dot_product_attention(
-            qs, ks, vs, is_causal=True).transpose(0, 1)
-    return out
 
 
 @pytest.mark.parametrize("signature", ["torch 2.10", "torch 2.11"])
