@@ -5,6 +5,7 @@ SPEC parsing, the example questions, and a session in which two local tiny model
 answers of `eval generate`'s generator while a dead server's column shows its error."""
 
 import json
+import socket
 import threading
 
 import pytest
@@ -116,6 +117,14 @@ def test_bad_input_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith(f"legal-eagle web: {tmp_path / 'dir.jsonl'}: cannot open the vote "
                           "file: Is a directory") and err.count("\n") == 1
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["web", "--a", "a=http://h/v1@a", "--b", "b=http://h/v1@b", "--votes",
+                     "none", "--no-progress", "--port", str(port)]) == 1
+    assert capsys.readouterr().err == (f"legal-eagle web: cannot serve on 127.0.0.1:{port}: "
+                                       "the port is in use (--port PORT for another)\n")
 
 
 @pytest.fixture(scope="module")

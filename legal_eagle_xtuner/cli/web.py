@@ -52,7 +52,9 @@ def _web(args) -> int:
         _err(exc)
         return 1
     except OSError as exc:  # the port is taken, ...
-        _err(f"cannot serve on {args.host}:{args.port}: {exc}")
+        why = "the port is in use (--port PORT for another)" \
+            if "Cannot find empty port" in str(exc) else str(exc)
+        _err(f"cannot serve on {args.host}:{args.port}: {why}")
         return 1
     for (name, model), flag in zip(models, ("--a", "--b")):
         print(f"{flag} {name}: {model.describe()}")
