@@ -129,6 +129,7 @@ def build_cost(statutes: Path, out: Path, tokenizer: str) -> dict:
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     peak = usage.ru_maxrss / 1024  # KiB on Linux
     return {"counts": stdout.splitlines()[0], "build_s": float(match[2]),
+            "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
             "wall_with_imports_s": round(wall, 1), "peak_rss_mib": round(peak),
             "index_mib": round(size / 2**20, 1)}
 
@@ -209,7 +210,8 @@ def _print(report: dict) -> None:
     print("(c) cost")
     for tokenizer, c in report["cost"].items():
         print(f"  {tokenizer}: {c['counts']}")
-        print(f"    build {c['build_s']} s (wall with imports {c['wall_with_imports_s']} s), "
+        print(f"    build {c['build_s']} s (wall with imports {c['wall_with_imports_s']} s, "
+              f"CPU {c['cpu_s']} s), "
               f"peak RSS {c['peak_rss_mib']} MiB, index {c['index_mib']} MiB")
     if "latency" in report:
         lat = report["latency"]
