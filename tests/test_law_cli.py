@@ -136,3 +136,15 @@ def test_from_records_adds_the_articles_the_markdown_lacks(tmp_path, capsys):
     assert hit["text"].startswith("经济补偿按劳动者在本单位工作的年限") and hit["current"]
     assert main(["law", "show", str(tmp_path / "i"), "民法典", "1079", "--json"]) == 0
     assert "（已在法典中）" not in capsys.readouterr().out  # the Markdown's text is kept
+
+
+def test_an_output_that_is_not_an_index_is_not_overwritten(tmp_path, capsys):
+    folder = small_folder(tmp_path)
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "mine.txt").write_text("keep me", "utf-8")
+    assert main(["law", "index", str(folder / "刑法"), "-o", str(tmp_path / "notes"),
+                 "--no-progress"]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"legal-eagle law index: {tmp_path}/notes: exists and is not an index; not overwritten")
+    assert (tmp_path / "notes" / "mine.txt").read_text("utf-8") == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lawrefbook", "notes"]

@@ -8,7 +8,7 @@ import re
 import sys
 from pathlib import Path
 
-from legal_eagle_xtuner.cli.common import _positive_int, _progress
+from legal_eagle_xtuner.cli.common import _count, _positive_int, _progress
 
 _NUMBER_RE = re.compile(r"^第?\s*(?P<num>[0-9０-９]+|[零〇一二两三四五六七八九十百千万]+)\s*条?"
                         r"(?:之(?P<sub>[0-9]+|[一二三四五六七八九十]+))?$")
@@ -37,12 +37,19 @@ def _load(command: str, path: str):
 
 
 def _index(args) -> int:
+    from legal_eagle_xtuner.law import LawIndexError
     from legal_eagle_xtuner.law.build import build
 
     paths = [Path(p) for p in args.dirs]
     bar = _tqdm(_progress(args), desc="law files", unit="file")
-    built = build(paths, Path(args.output), tokenizer=args.tokenizer,
-                  records=[Path(p) for p in args.from_records], jobs=args.jobs, progress=bar)
+    try:
+        built = build(paths, Path(args.output), tokenizer=args.tokenizer,
+                      records=[Path(p) for p in args.from_records], jobs=args.jobs,
+                      progress=bar)
+    except LawIndexError as exc:
+        return _err("index", exc)
+    except OSError as exc:
+        return _err("index", f"{exc.filename or args.output}: {exc.strerror or exc}")
     corpus = built.corpus
     for reject in corpus.rejects[: args.show_rejects]:
         print(f"reject: {reject}", file=sys.stderr)
@@ -233,7 +240,7 @@ def add_law_parser(sub) -> None:
                    "records (articles the Markdown lacks); repeatable")
     q.add_argument("--jobs", type=_positive_int, default=None,
                    help="processes that tokenise (default: the CPUs, at most 8)")
-    q.add_argument("--show-rejects", type=int, default=20, metavar="N",
+    q.add_argument("--show-rejects", type=_count, default=20, metavar="N",
                    help="list the first N rejects (default 20)")
     q.add_argument("--no-progress", action="store_true", help="no progress bar")
     q.set_defaults(func=_index)

@@ -95,14 +95,12 @@ def mark_current(laws: list[LawFile]) -> None:
         by_law.setdefault(law.law, []).append(law)
     for files in by_law.values():
         files.sort(key=lambda f: f.version, reverse=True)
-        later: set[tuple[int, str]] = set()
         for index, law in enumerate(files):
             numbers = {(a.number, a.suffix) for a in law.articles}
             newer = [f for f in files[:index] if f.version > law.version]
             superseded = any(numbers & {(a.number, a.suffix) for a in f.articles} for f in newer)
             for article in law.articles:
                 article.current = not superseded
-            later |= numbers
 
 
 _CHARGE_PAREN_RE = re.compile(r"(?P<name>[\u4e00-\u9fff、，（）]{1,60}?罪)\s*（(?P<refs>第[^（）]*?条[^（）]*)）")
