@@ -36,3 +36,15 @@ def test_each_tokenizer_finds_the_article_written_for_the_question(tokenizer):
     assert index.search("对方不同意离婚，我能去法院起诉吗", k=1)[0].key == ("民法典", 1079, "")
     # dates are no terms: a question full of dates does not find the effective-date article
     assert index.search("2021年1月1日", k=3) == []
+
+
+def test_everyday_words_also_search_their_statute_terms():
+    from legal_eagle_xtuner.law.index import expand_query
+
+    assert expand_query("房东不退押金") == "房东不退押金 出租人"
+    assert expand_query("醉驾怎么判") == "醉驾怎么判 醉酒 驾驶 机动车"
+    lease = Article("民法典", 703, "", "租赁合同是出租人将租赁物交付承租人使用、收益，承租人支付租金的合同。")
+    index = build_index([lease, *ARTICLES])
+    assert [h.key for h in index.search("房东", k=1)] == [("民法典", 703, "")]
+    plain = build_index([lease, *ARTICLES], expand_queries=False)
+    assert plain.search("房东", k=1) == []

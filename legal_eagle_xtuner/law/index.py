@@ -9,6 +9,7 @@ into place, so a reader finds the old index, the new one, or none — never half
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -52,6 +53,20 @@ _YEAR_BEFORE_ARTICLE_RE = re.compile(r"(?<=[法案典例定则释])[（(]?\d{4}\
 
 _BARE_AMENDMENT_RE = re.compile(r"(?<![《\u4e00-\u9fff])((?:中华人民共和国)?(?:宪法|刑法)修正案"
                                 r"(?:（[一二三四五六七八九十]+）)?)(?=第)")
+
+
+@functools.lru_cache(maxsize=1)
+def _query_terms() -> dict[str, str]:
+    from legal_eagle_xtuner.resources import LAW_QUERY_TERMS
+
+    return json.loads(LAW_QUERY_TERMS.read_text("utf-8"))["terms"]
+
+
+def expand_query(query: str) -> str:
+    """The query plus the statute terms of the everyday words it uses (孩子 → 子女, 房东 →
+    出租人, 醉驾 → 醉酒 驾驶 机动车; ``resources/law_query_terms.json``)."""
+    extra = [terms for word, terms in _query_terms().items() if word in query]
+    return query + (" " + " ".join(extra) if extra else "")
 
 
 class LawIndexError(ValueError):
@@ -121,7 +136,6 @@ class LawIndex:
         self.laws = sorted({a.law for a in articles}, key=len, reverse=True)
         self._law_set = set(self.laws)
         self._vocab = bm25.vocab_dict if bm25 is not None else {}
-        self._df = np.diff(bm25.scores["indptr"]) if bm25 is not None else np.zeros(0)
 
     def set_weights(self, kind_weights: dict[str, float], superseded_weight: float) -> None:
         """Score multipliers: by corpus folder, and for articles of superseded versions."""
@@ -170,13 +184,9 @@ class LawIndex:
     # --- search ---------------------------------------------------------------------
     def scores(self, query: str, laws: Iterable[str] | None = None) -> np.ndarray:
         """BM25 score (times the folder weight) of every document for ``query``."""
+        if self.meta.get("expand_queries"):
+            query = expand_query(query)
         tokens = [t for t in tokenize(query, self.tokenizer) if t in self._vocab]
-        max_terms = self.meta.get("max_query_terms") or 0
-        if max_terms and len(set(tokens)) > max_terms:
-            # A long query (a case's facts): its rarest terms carry it; the common ones
-            # only add noise to every article's score.
-            rare = sorted(set(tokens), key=lambda t: self._df[self._vocab[t]])[:max_terms]
-            tokens = [t for t in tokens if t in set(rare)]
         if not tokens or self.bm25 is None:
             return np.zeros(len(self.docs), np.float32)
         scores = self.bm25.get_scores(tokens) * self._prior
@@ -255,6 +265,7 @@ def build_index(articles: list[Article], tokenizer: str = DEFAULT_TOKENIZER,
                 kind_weights: dict[str, float] | None = None,
                 superseded_weight: float = DEFAULT_SUPERSEDED_WEIGHT,
                 routes: list[dict] | None = None,
+                expand_queries: bool = True,
                 map_fn: Callable[[Callable, list], list] | None = None,
                 counts: dict | None = None) -> LawIndex:
     """BM25 over the articles (with ``superseded_weight`` 0, over the current ones only;
@@ -280,7 +291,7 @@ def build_index(articles: list[Article], tokenizer: str = DEFAULT_TOKENIZER,
     bm25.index(Tokenized(ids=ids, vocab=vocab), show_progress=False)
     meta = {"format": FORMAT, "tokenizer": tokenizer, "law_weight": law_weight,
             "kind_weights": DEFAULT_KIND_WEIGHTS if kind_weights is None else kind_weights,
-            "superseded_weight": superseded_weight, "routes": DEFAULT_ROUTES if routes is None else routes,
+            "superseded_weight": superseded_weight, "expand_queries": expand_queries, "routes": DEFAULT_ROUTES if routes is None else routes,
             "built": time.strftime("%Y-%m-%dT%H:%M:%S"), "counts": counts or {},
             "articles": len(articles), "documents": len(docs)}
     return LawIndex(articles, docs, bm25, meta)

@@ -15,3 +15,5 @@ SYNTHETIC_WORDS = ROOT / "synthetic_words.json"
 SYNTHETIC_PHRASES = ROOT / "synthetic_phrases.json"
 """Sentences of the synthetic corpus shared by all topics: generic facts, openers,
 closings, court procedure, public-opinion text, task instructions."""
+LAW_QUERY_TERMS = ROOT / "law_query_terms.json"
+"""Everyday words of legal questions and the statute terms they stand for (``law``'s search)."""
