@@ -162,6 +162,7 @@ runpy.run_module("xtuner.tools.train", run_name="__main__", alter_sys=True)
 """
 
 
+@pytest.mark.slow  # two `xtuner train` start-ups
 def test_the_config_model_keeps_a_16bit_base_and_fp32_lora_with_and_without_deepspeed(
         tiny_model, tmp_path):
     """`xtuner train CONFIG [--deepspeed deepspeed_zero2]` builds internlm2_7b_disc.py's
