@@ -142,3 +142,15 @@ def test_a_year_or_a_bare_amendment_name_before_the_article_still_looks_it_up():
     assert [a.key for a in index.cited("《中华人民共和国刑法（2020年修正）》第264条")] == [
         ("刑法", 264, "")]
     assert [a.key for a in index.cited("刑法2020年修正第二百六十四条")] == [("刑法", 264, "")]
+
+
+def test_a_quote_after_a_colon_is_checked_too(index):
+    exact = "《民法典》第一千零七十九条第一款规定：夫妻一方要求离婚的，可以由有关组织进行调解。"
+    [check] = check_citations(exact, index)
+    assert (check.status, check.quote, check.quote_match) == (
+        "found", "夫妻一方要求离婚的，可以由有关组织进行调解", True)
+    abridged = "《刑法》第二百六十四条规定：盗窃公私财物，数额较大的，处三年以下有期徒刑。"
+    [check] = check_citations(abridged, index)
+    assert check.quote_match is False  # words left out: not the article's text
+    [check] = check_citations("依照《刑法》第二百六十四条，判处拘役。", index)
+    assert (check.quote, check.quote_match) == (None, None)
