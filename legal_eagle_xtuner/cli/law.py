@@ -45,8 +45,9 @@ def _index(args) -> int:
     try:
         built = build(paths, Path(args.output), tokenizer=args.tokenizer,
                       records=[Path(p) for p in args.from_records], jobs=args.jobs,
-                      progress=bar)
-    except LawIndexError as exc:
+                      progress=bar, embedding_model=args.embedding_model, device=args.device,
+                      embed_progress=_tqdm(_progress(args), desc="embed", unit="batch"))
+    except (LawIndexError, ValueError) as exc:
         return _err("index", exc)
     except OSError as exc:
         return _err("index", f"{exc.filename or args.output}: {exc.strerror or exc}")
@@ -68,8 +69,8 @@ def _index(args) -> int:
     return 0
 
 
-def _search_one(index, query: str, k: int, laws):
-    return index.search(query, k=k, laws=laws or None)
+def _search_one(index, query: str, k: int, laws, retriever=None):
+    return index.search(query, k=k, laws=laws or None, retriever=retriever)
 
 
 def _print_hits(hits, as_json: bool) -> None:
@@ -103,7 +104,7 @@ def _queries(args, index) -> int:
                       file=sys.stderr)
                 rejected += 1
                 continue
-            hits = _search_one(index, question, args.k, args.law)
+            hits = _search_one(index, question, args.k, args.law, args.retriever)
             out.write(json.dumps({"id": value.get("id"), "hits": [h.to_json() for h in hits]},
                                  ensure_ascii=False) + "\n")
             answered += 1
@@ -125,11 +126,20 @@ def _search(args) -> int:
     index = _load("search", args.index)
     if index is None:
         return 1
+    from legal_eagle_xtuner.law import LawIndexError
+
+    if args.retriever not in (None, "bm25") and index.embeddings is None:
+        return _err("search", f"--retriever {args.retriever}: {args.index} has no embeddings "
+                              "(build it with --embedding-model DIR)")
     if args.queries:
         return _queries(args, index)
     if not args.query.strip():
         return _err("search", "the query is empty")
-    _print_hits(_search_one(index, args.query, args.k, args.law), args.json)
+    try:
+        hits = _search_one(index, args.query, args.k, args.law, args.retriever)
+    except (LawIndexError, ValueError, OSError) as exc:  # the encoder folder, for dense
+        return _err("search", exc)
+    _print_hits(hits, args.json)
     return 0
 
 
@@ -240,6 +250,10 @@ def add_law_parser(sub) -> None:
                    "records (articles the Markdown lacks); repeatable")
     q.add_argument("--jobs", type=_positive_int, default=None,
                    help="processes that tokenise (default: the CPUs, at most 8)")
+    q.add_argument("--embedding-model", metavar="DIR",
+                   help="also embed the articles with this local encoder folder (e.g. a copy "
+                   "of BAAI/bge-m3) for dense and hybrid search")
+    q.add_argument("--device", default="cpu", help="where --embedding-model runs (cuda, cpu)")
     q.add_argument("--show-rejects", type=_count, default=20, metavar="N",
                    help="list the first N rejects (default 20)")
     q.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -254,6 +268,8 @@ def add_law_parser(sub) -> None:
     q.add_argument("--law", action="append", metavar="LAW",
                    help="search only this law (repeatable), e.g. --law 刑法")
     q.add_argument("--json", action="store_true", help="one JSON list of hits")
+    q.add_argument("--retriever", choices=["bm25", "dense", "hybrid"],
+                   help="default: hybrid for an index with embeddings, else bm25")
     q.add_argument("--queries", metavar="FILE", help="JSONL with id and question: one "
                    "JSON line {id, hits} per question, the index loaded once")
     q.add_argument("-o", "--output", metavar="FILE", help="with --queries: write here")

@@ -1,7 +1,8 @@
 """The law at hand: a statute index built from LawRefBook Markdown (``corpus``,
 ``markdown``), exact lookup and BM25 search over it (``index``, ``tokenize``), retrieved
 articles rendered into the user turn exactly as training renders ``参考法条：``
-(``render``), and the articles an answer cites checked against it (``check``).
+(``render``), and the articles an answer cites checked against it (``check``); optional
+dense and hybrid search with a local encoder (``dense``).
 
 Public API (stable; the web UI and ``eval`` use it)::
 

@@ -69,7 +69,9 @@ def _record_refs(files: Iterable[Path], rejects: list[Reject]):
 
 def build(paths: list[Path], out: Path | None, tokenizer: str = DEFAULT_TOKENIZER,
           records: list[Path] = (), jobs: int | None = None,
-          progress: Callable[[Iterable], Iterable] | None = None) -> Built:
+          progress: Callable[[Iterable], Iterable] | None = None,
+          embedding_model: str | None = None, device: str = "cpu",
+          embed_progress: Callable[[Iterable], Iterable] | None = None) -> Built:
     """Parse, index and (with ``out``) save; the index is built even when some files are
     rejected, and :attr:`Built.corpus` holds the counts and rejects."""
     start = time.perf_counter()
@@ -85,7 +87,8 @@ def build(paths: list[Path], out: Path | None, tokenizer: str = DEFAULT_TOKENIZE
               "articles": len(corpus.articles), "rejects": len(corpus.rejects),
               "charges": corpus.charges, "records_articles": corpus.records_articles}
     index = build_index(corpus.articles, tokenizer, map_fn=_parallel(jobs or default_jobs()),
-                        counts=counts) if corpus.articles else None
+                        counts=counts, embedding_model=embedding_model, device=device,
+                        embed_progress=embed_progress) if corpus.articles else None
     if index is not None and out is not None:
         index.save(out)
     return Built(index, corpus, time.perf_counter() - start)

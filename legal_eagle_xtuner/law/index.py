@@ -117,12 +117,15 @@ def index_head(article: Article) -> str:
 class LawIndex:
     """Articles by (law, number, suffix), and BM25 over the current ones."""
 
-    def __init__(self, articles: list[Article], docs: list[int], bm25, meta: dict):
+    def __init__(self, articles: list[Article], docs: list[int], bm25, meta: dict,
+                 embeddings: np.ndarray | None = None):
         self.articles = articles
         self.docs = np.asarray(docs, dtype=np.int64)
         self.bm25 = bm25
         self.meta = meta
         self.tokenizer = meta["tokenizer"]
+        self.embeddings = embeddings  # one unit row per document, with --embedding-model
+        self._encoder = None
         self.set_weights(meta.get("kind_weights", {}), meta.get("superseded_weight", 1.0))
         doc_laws = np.array([articles[i].law for i in docs]) if docs else np.array([], str)
         self._routes = [(re.compile(route["pattern"]),
@@ -182,8 +185,43 @@ class LawIndex:
         return found
 
     # --- search ---------------------------------------------------------------------
-    def scores(self, query: str, laws: Iterable[str] | None = None) -> np.ndarray:
-        """BM25 score (times the folder weight) of every document for ``query``."""
+    def scores(self, query: str, laws: Iterable[str] | None = None,
+               retriever: str | None = None) -> np.ndarray:
+        """The score of every document for ``query``: ``bm25`` (times the weights),
+        ``dense`` (cosine) or ``hybrid`` (both rankings fused; :mod:`.dense`). The
+        default is hybrid for an index with embeddings, else BM25."""
+        retriever = retriever or ("hybrid" if self.embeddings is not None else "bm25")
+        if retriever not in ("bm25", "dense", "hybrid"):
+            raise ValueError(f"unknown retriever {retriever!r}; one of bm25, dense, hybrid")
+        if retriever != "bm25" and self.embeddings is None:
+            raise LawIndexError(f"retriever {retriever}: this index has no embeddings "
+                                "(build it with --embedding-model DIR)")
+        scores = self._bm25_scores(query) if retriever != "dense" else None
+        if retriever != "bm25":
+            dense = self._dense_scores(query)
+            if retriever == "dense":
+                scores = dense
+            else:
+                from legal_eagle_xtuner.law.dense import fuse
+
+                n = min(100, len(dense))
+                rankings = [np.argsort(-dense, kind="stable")[:n],
+                            np.argsort(-scores, kind="stable")[:int((scores > 0).sum())][:n]]
+                scores = fuse(rankings, len(dense))
+        if laws is not None:
+            wanted = {self.resolve_law(name) or name for name in laws}
+            mask = np.array([self.articles[i].law in wanted for i in self.docs])
+            scores = np.where(mask, scores, 0.0)
+        return scores
+
+    def _dense_scores(self, query: str) -> np.ndarray:
+        if self._encoder is None:
+            from legal_eagle_xtuner.law.dense import Encoder
+
+            self._encoder = Encoder(self.meta["embedding_model"])
+        return (self.embeddings @ self._encoder.encode([query])[0]).astype(np.float32)
+
+    def _bm25_scores(self, query: str) -> np.ndarray:
         if self.meta.get("expand_queries"):
             query = expand_query(query)
         tokens = [t for t in tokenize(query, self.tokenizer) if t in self._vocab]
@@ -194,20 +232,18 @@ class LawIndex:
             if pattern.search(query):
                 for mask, weight in boosts:
                     scores = np.where(mask, scores * weight, scores)
-        if laws is not None:
-            wanted = {self.resolve_law(name) or name for name in laws}
-            mask = np.array([self.articles[i].law in wanted for i in self.docs])
-            scores = np.where(mask, scores, 0.0)
         return scores
 
-    def search(self, query: str, k: int = 5, laws: Iterable[str] | None = None) -> list[Hit]:
+    def search(self, query: str, k: int = 5, laws: Iterable[str] | None = None,
+               retriever: str | None = None) -> list[Hit]:
         """The ``k`` best articles for ``query``: articles it cites explicitly first
-        (looked up exactly), then by BM25 score, one hit per (law, number, suffix)."""
+        (looked up exactly), then by score (:meth:`scores`), one hit per (law, number,
+        suffix)."""
         if k <= 0:
             return []
         hits = [Hit.of(article, 0.0, "citation") for article in self.cited(query)]
         seen = {hit.key for hit in hits}
-        scores = self.scores(query, laws)
+        scores = self.scores(query, laws, retriever)
         want = min(len(scores), k * 4 + len(hits))
         if want:
             top = np.argpartition(-scores, want - 1)[:want]
@@ -237,6 +273,8 @@ class LawIndex:
                 for article in self.articles:
                     out.write(json.dumps(article.to_json(), ensure_ascii=False) + "\n")
             (tmp / "docs.json").write_text(json.dumps(self.docs.tolist()), "utf-8")
+            if self.embeddings is not None:
+                np.save(tmp / "embeddings.npy", self.embeddings)
             self.bm25.save(str(tmp / "bm25"), show_progress=False)
             (tmp / "meta.json").write_text(json.dumps(self.meta, ensure_ascii=False, indent=1),
                                            "utf-8")
@@ -266,6 +304,8 @@ def build_index(articles: list[Article], tokenizer: str = DEFAULT_TOKENIZER,
                 superseded_weight: float = DEFAULT_SUPERSEDED_WEIGHT,
                 routes: list[dict] | None = None,
                 expand_queries: bool = True,
+                embedding_model: str | None = None, device: str = "cpu",
+                embed_progress: Callable[[Iterable], Iterable] | None = None,
                 map_fn: Callable[[Callable, list], list] | None = None,
                 counts: dict | None = None) -> LawIndex:
     """BM25 over the articles (with ``superseded_weight`` 0, over the current ones only;
@@ -291,10 +331,19 @@ def build_index(articles: list[Article], tokenizer: str = DEFAULT_TOKENIZER,
     bm25.index(Tokenized(ids=ids, vocab=vocab), show_progress=False)
     meta = {"format": FORMAT, "tokenizer": tokenizer, "law_weight": law_weight,
             "kind_weights": DEFAULT_KIND_WEIGHTS if kind_weights is None else kind_weights,
-            "superseded_weight": superseded_weight, "expand_queries": expand_queries, "routes": DEFAULT_ROUTES if routes is None else routes,
+            "superseded_weight": superseded_weight, "expand_queries": expand_queries,
+            "routes": DEFAULT_ROUTES if routes is None else routes,
             "built": time.strftime("%Y-%m-%dT%H:%M:%S"), "counts": counts or {},
             "articles": len(articles), "documents": len(docs)}
-    return LawIndex(articles, docs, bm25, meta)
+    embeddings = None
+    if embedding_model is not None:
+        from legal_eagle_xtuner.law.dense import Encoder
+
+        encoder = Encoder(embedding_model, device)
+        embeddings = encoder.encode([index_head(articles[i]) + "\n" + articles[i].text
+                                     for i in docs], progress=embed_progress)
+        meta["embedding_model"] = str(Path(embedding_model).resolve())
+    return LawIndex(articles, docs, bm25, meta, embeddings)
 
 
 def _map_serial(tokenizer: str, texts: list[str]) -> list[list[str]]:
@@ -323,8 +372,9 @@ def load_index(path: str | os.PathLike) -> LawIndex:
                 articles.append(Article.from_json(json.loads(line)))
         docs = json.loads((path / "docs.json").read_text("utf-8"))
         bm25 = bm25s.BM25.load(str(path / "bm25"))
+        embeddings = np.load(path / "embeddings.npy") if "embedding_model" in meta else None
     except LawIndexError:
         raise
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise LawIndexError(f"{path}: damaged index ({type(exc).__name__}: {exc})") from None
-    return LawIndex(articles, docs, bm25, meta)
+    return LawIndex(articles, docs, bm25, meta, embeddings)
