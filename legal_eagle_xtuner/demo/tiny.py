@@ -220,6 +220,15 @@ def cached_build(cache_dir: str | os.PathLike | None, name: str, key: dict,
 
 
 def _write_model(out: Path, spec: TinyInternLM2Spec) -> None:
+    write_tiny_internlm2(out, spec, {"build_version": _BUILD_VERSION, **asdict(spec)})
+
+
+def write_tiny_internlm2(out: Path, spec: TinyInternLM2Spec, meta: dict,
+                         replace_code=None) -> None:
+    """Tokenizer, config.json (xtuner's InternLM2 code), random weights and generation
+    config of a tiny InternLM2 into ``out``; ``replace_code(out)``, if given, puts other
+    remote code in place of xtuner's before the weights are made; ``meta`` is recorded
+    beside the weights."""
     tokenizer = build_tokenizer(_sample_texts(), spec.vocab_size)
     tokenizer.save_pretrained(out)
 
@@ -240,7 +249,9 @@ def _write_model(out: Path, spec: TinyInternLM2Spec) -> None:
         use_cache=True,
         initializer_range=spec.initializer_range,
     )
-    save_random_model(out, {"build_version": _BUILD_VERSION, **asdict(spec)}, spec.seed)
+    if replace_code is not None:
+        replace_code(out)
+    save_random_model(out, meta, spec.seed)
     # As internlm2-chat's: generation ends at EOS or at <|im_end|>, which ends every
     # answer of the chat template (engines that serve it read this file).
     (out / "generation_config.json").write_text(json.dumps({

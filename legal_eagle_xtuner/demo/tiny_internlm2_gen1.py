@@ -17,15 +17,12 @@ tests -- it knows no law.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 from dataclasses import asdict
 from pathlib import Path
 
-from legal_eagle_xtuner.demo.tiny import (TinyInternLM2Spec, _sample_texts, build_tokenizer,
-                                          cached_build, save_random_model,
-                                          write_internlm2_config)
+from legal_eagle_xtuner.demo.tiny import TinyInternLM2Spec, cached_build, write_tiny_internlm2
 
 REMOTE_CODE = ("configuration_internlm2.py", "modeling_internlm2.py")
 """The first generation's model code (the names the second generation has too)."""
@@ -58,33 +55,13 @@ def check_source_dir(source_dir: str | os.PathLike) -> Path:
 
 
 def _write_model(out: Path, source: Path, spec: TinyInternLM2Spec, digests: dict) -> None:
-    tokenizer = build_tokenizer(_sample_texts(), spec.vocab_size)
-    tokenizer.save_pretrained(out)
-    write_internlm2_config(
-        out,
-        hidden_size=spec.hidden_size,
-        intermediate_size=spec.intermediate_size,
-        num_hidden_layers=spec.num_hidden_layers,
-        num_attention_heads=spec.num_attention_heads,
-        num_key_value_heads=spec.num_key_value_heads,
-        max_position_embeddings=spec.max_position_embeddings,
-        vocab_size=len(tokenizer),
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        rope_theta=1000000,
-        torch_dtype="float32",
-        use_cache=True,
-        initializer_range=spec.initializer_range,
-    )
-    for name in REMOTE_CODE:  # the first generation's code in place of xtuner's copy
-        shutil.copyfile(source / name, out / name)  # not its (read-only) mode
-    save_random_model(out, {"build_version": _BUILD_VERSION, "generation": 1, **asdict(spec),
-                            "sha256": digests}, spec.seed)
-    (out / "generation_config.json").write_text(json.dumps({
-        "bos_token_id": tokenizer.bos_token_id, "pad_token_id": tokenizer.pad_token_id,
-        "eos_token_id": [tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>")],
-    }, indent=2) + "\n", encoding="utf-8")
+    def first_generation_code(folder: Path) -> None:  # in place of xtuner's copy
+        for name in REMOTE_CODE:
+            shutil.copyfile(source / name, folder / name)  # not its (read-only) mode
+
+    write_tiny_internlm2(out, spec, {"build_version": _BUILD_VERSION, "generation": 1,
+                                     **asdict(spec), "sha256": digests},
+                         replace_code=first_generation_code)
 
 
 def build_tiny_internlm2_gen1(
