@@ -37,3 +37,13 @@ def small_folder(tmp: Path) -> Path:
         (out / name).parent.mkdir(parents=True, exist_ok=True)
         (out / name).write_bytes((root / name).read_bytes())
     return out
+
+
+def small_index(tmp: Path) -> Path:
+    """``legal-eagle law index`` of :func:`small_folder` under ``tmp``; its folder."""
+    from legal_eagle_xtuner.cli import main
+
+    out = tmp / "index"
+    assert main(["law", "index", str(small_folder(tmp)), "-o", str(out), "--jobs", "1",
+                 "--no-progress"]) == 0
+    return out

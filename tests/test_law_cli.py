@@ -4,18 +4,14 @@ line, exact lookup by both argument forms, --queries JSONL, and one line per bad
 import json
 
 import pytest
-from law_common import small_folder
+from law_common import small_folder, small_index
 
 from legal_eagle_xtuner.cli import main
 
 
 @pytest.fixture(scope="module")
 def index(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("law-cli")
-    out = tmp / "index"
-    assert main(["law", "index", str(small_folder(tmp)), "-o", str(out), "--jobs", "1",
-                 "--no-progress"]) == 0
-    return out
+    return small_index(tmp_path_factory.mktemp("law-cli"))
 
 
 def test_index_prints_counts_and_rejects(tmp_path, capsys):

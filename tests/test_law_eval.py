@@ -5,7 +5,7 @@ cited articles found / invented / superseded."""
 import json
 
 import pytest
-from law_common import small_folder
+from law_common import small_index
 
 from legal_eagle_xtuner.cli import main
 from legal_eagle_xtuner.eval.generate import build_prompt, prompt_template
@@ -16,11 +16,7 @@ QUESTION = "盗窃公私财物数额较大的，怎么处罚？"
 
 @pytest.fixture(scope="module")
 def index(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("law-eval")
-    out = tmp / "index"
-    assert main(["law", "index", str(small_folder(tmp)), "-o", str(out), "--jobs", "1",
-                 "--no-progress"]) == 0
-    return out
+    return small_index(tmp_path_factory.mktemp("law-eval"))
 
 
 def test_generate_with_rag_asks_the_training_prompt(tiny_model, index, tmp_path, capsys):
