@@ -108,3 +108,16 @@ def test_demo_trains_converts_and_chats(tmp_path):
 
     chat_log = (work / "chat.log").read_text()
     assert "Log: Exit!" in chat_log
+
+
+def test_the_printed_answer_ends_at_the_end_of_turn_token():
+    """xtuner chat prints the stop token and then its own message on the same stream;
+    the demo's answer is the reply up to the end-of-turn token."""
+    from legal_eagle_xtuner.demo import _answer
+
+    transcript = ("double enter to end input (EXIT: exit chat, RESET: reset history) >>> "
+                  "，材料。<|im_end|>\nRemove the memory of history "
+                  "responses, since it exceeds the length limitation 2048.\n\n"
+                  "double enter to end input (EXIT: exit chat, RESET: reset history) >>> ")
+    assert _answer(transcript) == "，材料。"
+    assert _answer(transcript.replace("<|im_end|>", "<eoa>")) == "，材料。"

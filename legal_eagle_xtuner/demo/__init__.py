@@ -141,13 +141,20 @@ def _curves(train_dir: Path, out: Path) -> str:
     return f"{said}curves: {out}"
 
 
+END_OF_TURN = ("<|im_end|>", "<eoa>")
+"""InternLM2's and InternLM v1's end-of-turn tokens: the chat tool prints the stop
+token and then its own messages on the same stream."""
+
+
 def _answer(chat_output: str) -> str:
     """The bot's reply in the chat tool's transcript: the text between the
-    prompt the tool echoes back and its next input prompt."""
+    prompt the tool echoes back and its next input prompt, up to the end-of-turn token."""
     parts = chat_output.split("double enter to end input")
     if len(parts) < 3:
         return ""
     reply = parts[1].split(">>>", 1)[-1]
+    for token in END_OF_TURN:
+        reply = reply.split(token, 1)[0]
     return reply.strip()
 
 
