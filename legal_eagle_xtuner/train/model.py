@@ -10,7 +10,10 @@ and :func:`~legal_eagle_xtuner.train.loss.chunked_cross_entropy` over the output
 chat``, EvaluateChatHook and ``mode="predict"`` call the model itself and keep their
 full logits.
 
-XTuner's sequence-parallel loss is left as XTuner computes it.
+XTuner's sequence-parallel loss is left as XTuner computes it, and so is the loss under
+DeepSpeed ZeRO-3: ZeRO-3 releases the head's partitioned weight after the forward pass,
+and checkpointing's recomputation in the backward pass would find it empty
+(``tests/test_deepspeed_train.py`` trains ZeRO-3 with it); the value is the same.
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ class SupervisedFinetune(_XTunerSupervisedFinetune):
         if self.loss_impl == "full" or get_sequence_parallel_world_size() > 1:
             return super().compute_loss(data, data_samples)
         decoder, head = decoder_and_head(self.llm)
+        if any(hasattr(p, "ds_id") for p in head.parameters()):  # ZeRO-3 partitioned
+            return super().compute_loss(data, data_samples)
         inputs = {k: v for k, v in data.items() if k != "labels"}
         hidden = decoder(**inputs, use_cache=False)[0]
         return {"loss": chunked_cross_entropy(hidden, head, data["labels"],
