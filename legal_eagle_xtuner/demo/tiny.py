@@ -223,6 +223,21 @@ def _write_model(out: Path, spec: TinyInternLM2Spec) -> None:
     write_tiny_internlm2(out, spec, {"build_version": _BUILD_VERSION, **asdict(spec)})
 
 
+class SourceFilesMissing(FileNotFoundError):
+    """A source folder of remote code lacks some files; the text names them."""
+
+
+def require_source_files(source_dir: str | os.PathLike, names: Iterable[str],
+                         what: str) -> Path:
+    """``source_dir`` as a Path, or :class:`SourceFilesMissing` naming which of
+    ``names`` it lacks and ``what`` they are."""
+    source = Path(source_dir)
+    missing = [name for name in names if not (source / name).is_file()]
+    if missing:
+        raise SourceFilesMissing(f"{source}: missing {', '.join(missing)} ({what})")
+    return source
+
+
 def write_tiny_internlm2(out: Path, spec: TinyInternLM2Spec, meta: dict,
                          replace_code=None) -> None:
     """Tokenizer, config.json (xtuner's InternLM2 code), random weights and generation

@@ -22,7 +22,9 @@ import shutil
 from dataclasses import asdict
 from pathlib import Path
 
-from legal_eagle_xtuner.demo.tiny import TinyInternLM2Spec, cached_build, write_tiny_internlm2
+from legal_eagle_xtuner.demo.tiny import (SourceFilesMissing,  # noqa: F401
+                                          TinyInternLM2Spec, cached_build,
+                                          require_source_files, write_tiny_internlm2)
 
 REMOTE_CODE = ("configuration_internlm2.py", "modeling_internlm2.py")
 """The first generation's model code (the names the second generation has too)."""
@@ -39,19 +41,11 @@ TOKENIZER_AUTO_MAP = {"AutoTokenizer": ["tokenization_internlm2.InternLM2Tokeniz
 _BUILD_VERSION = 1
 
 
-class SourceFilesMissing(FileNotFoundError):
-    """The source folder lacks some of :data:`SOURCE_FILES`; the text names them."""
-
-
 def check_source_dir(source_dir: str | os.PathLike) -> Path:
     """``source_dir`` as a Path, or :class:`SourceFilesMissing` naming what it lacks."""
-    source = Path(source_dir)
-    missing = [name for name in SOURCE_FILES if not (source / name).is_file()]
-    if missing:
-        raise SourceFilesMissing(
-            f"{source}: missing {', '.join(missing)} (the first generation of "
-            "internlm/internlm2-chat-7b's remote code)")
-    return source
+    return require_source_files(source_dir, SOURCE_FILES,
+                                "the first generation of"
+                                " internlm/internlm2-chat-7b's remote code")
 
 
 def _write_model(out: Path, source: Path, spec: TinyInternLM2Spec, digests: dict) -> None:

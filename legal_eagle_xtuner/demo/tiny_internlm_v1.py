@@ -22,7 +22,8 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from legal_eagle_xtuner.demo.tiny import cached_build, save_random_model
+from legal_eagle_xtuner.demo.tiny import (SourceFilesMissing, cached_build,  # noqa: F401
+                                          require_source_files, save_random_model)
 
 REMOTE_CODE = ("configuration_internlm.py", "modeling_internlm.py", "tokenization_internlm.py")
 """The remote-code files of the InternLM v1 hub checkpoints."""
@@ -38,10 +39,6 @@ TOKENIZER_AUTO_MAP = {"AutoTokenizer": ["tokenization_internlm.InternLMTokenizer
 
 # Bump when the files written below change, so cached models are rebuilt.
 _BUILD_VERSION = 1
-
-
-class SourceFilesMissing(FileNotFoundError):
-    """``source_dir`` lacks some of :data:`SOURCE_FILES`; the text names them."""
 
 
 @dataclass(frozen=True)
@@ -67,13 +64,9 @@ class TinyInternLMv1Spec:
 
 def check_source_dir(source_dir: str | os.PathLike) -> Path:
     """``source_dir`` as a Path, or :class:`SourceFilesMissing` naming what it lacks."""
-    source = Path(source_dir)
-    missing = [name for name in SOURCE_FILES if not (source / name).is_file()]
-    if missing:
-        raise SourceFilesMissing(
-            f"{source}: missing {', '.join(missing)} (the InternLM v1 tokenizer.model and "
-            "remote code of internlm/internlm-chat-7b)")
-    return source
+    return require_source_files(source_dir, SOURCE_FILES,
+                                "the InternLM v1 tokenizer.model and remote"
+                                " code of internlm/internlm-chat-7b")
 
 
 def _file_digest(path: Path) -> str:
